@@ -1,0 +1,77 @@
+"""Where the instance lives and where its secrets come from.
+
+An owner runs one shop per instance folder. Secrets are generated on the first run and kept in
+files readable only by the owner (0600), unless the environment supplies them, which is how a
+container or a secrets manager hands them in.
+"""
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    path: Path
+    secret_key: str
+    master_key: bytes
+    database_url: str
+    redis_url: str | None
+    safe_mode: bool
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get("SHOP_INSTANCE") or ROOT / "instance").resolve()
+
+
+def _read_or_create(path: Path, make) -> str:
+    """Read a secret file, creating it atomically with mode 0600 when missing.
+
+    O_EXCL makes concurrent first starts (several gunicorn workers) agree on one value: the
+    loser of the race reads what the winner wrote.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            value = path.read_text().strip()
+            if value:
+                return value
+            time.sleep(0.02)
+        raise RuntimeError(f"secret file {path} is empty; delete it to regenerate")
+    value = make()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def _master_key(raw: str) -> bytes:
+    key = bytes.fromhex(raw.strip())
+    if len(key) != 32:
+        raise RuntimeError("the master key must be 64 hex characters (256 bits)")
+    return key
+
+
+def load_config() -> InstanceConfig:
+    path = instance_path()
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    secret_key = os.environ.get("SHOP_SECRET_KEY") or _read_or_create(
+        path / "secret_key", lambda: secrets.token_hex(32)
+    )
+    master_raw = os.environ.get("SHOP_MASTER_KEY") or _read_or_create(
+        path / "master_key", lambda: secrets.token_hex(32)
+    )
+    database_url = os.environ.get("SHOP_DATABASE_URL") or f"sqlite:///{path / 'shop.sqlite3'}"
+    return InstanceConfig(
+        path=path,
+        secret_key=secret_key,
+        master_key=_master_key(master_raw),
+        database_url=database_url,
+        redis_url=os.environ.get("SHOP_REDIS_URL") or None,
+        safe_mode=os.environ.get("SHOP_SAFE_MODE", "") not in ("", "0", "false"),
+    )
