@@ -42,7 +42,7 @@ def _read_or_create(path: Path, make) -> str:
             if value:
                 return value
             time.sleep(0.02)
-        raise RuntimeError(f"secret file {path} is empty; delete it to regenerate")
+        raise RuntimeError(f"secret file {path} is empty; delete it to regenerate") from None
     value = make()
     with os.fdopen(fd, "w") as fh:
         fh.write(value + "\n")

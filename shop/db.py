@@ -6,7 +6,7 @@ request. Write transactions on SQLite begin IMMEDIATE so two writers queue on th
 instead of failing half-way with "database is locked" when a read lock cannot be upgraded.
 """
 
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from peewee import DatabaseProxy, Model
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
@@ -43,6 +43,10 @@ def open_database(url: str):
             check_same_thread=False,
         )
     if parsed.scheme in ("postgres", "postgresql"):
+        options = parse_qs(parsed.query)
+        extra = {}
+        if "schema" in options:  # a shared PostgreSQL database: keep the shop in one schema
+            extra["options"] = f"-c search_path={options['schema'][0]}"
         return PooledPostgresqlDatabase(
             unquote(parsed.path.lstrip("/")),
             user=unquote(parsed.username) if parsed.username else None,
@@ -51,6 +55,7 @@ def open_database(url: str):
             port=parsed.port or 5432,
             max_connections=32,
             stale_timeout=300,
+            **extra,
         )
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://...")
 

@@ -1,0 +1,81 @@
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class SettingError(ValueError):
+    """A setting key or value the shop refuses; the message is shown to the person who typed it."""
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    key: str
+    default: Any
+    description: str
+    parse: Callable[[str], Any]
+    choices: Callable[[], list[str]] | None = None
+    secret: bool = False
+    group: str = field(default="")
+
+    def __post_init__(self):
+        if not self.group:
+            object.__setattr__(self, "group", self.key.split(".", 1)[0])
+
+
+_REGISTRY: dict[str, SettingSpec] = {}
+
+
+def register(key, default, description, parse=str, choices=None, secret=False) -> SettingSpec:
+    item = SettingSpec(key, default, description, parse, choices, secret)
+    _REGISTRY[key] = item
+    return item
+
+
+def spec(key: str) -> SettingSpec:
+    try:
+        return _REGISTRY[key]
+    except KeyError:
+        raise SettingError(
+            f"unknown setting {key!r}; known settings: {', '.join(sorted(_REGISTRY))}"
+        ) from None
+
+
+def specs() -> list[SettingSpec]:
+    return sorted(_REGISTRY.values(), key=lambda s: s.key)
+
+
+# Parsers turn what a person typed into a stored value, raising SettingError with a reason.
+
+
+def parse_text(max_len: int = 200):
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not value:
+            raise SettingError("a value is required")
+        if len(value) > max_len:
+            raise SettingError(f"at most {max_len} characters")
+        return value
+
+    return parse
+
+
+def parse_int(lo: int, hi: int):
+    def parse(raw: str) -> int:
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            raise SettingError(f"{raw!r} is not a whole number") from None
+        if not lo <= value <= hi:
+            raise SettingError(f"must be between {lo} and {hi}")
+        return value
+
+    return parse
+
+
+def parse_bool(raw: str) -> bool:
+    value = str(raw).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingError(f"{raw!r} is not true or false")

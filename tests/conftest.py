@@ -1,0 +1,60 @@
+"""Shared fixtures: a migrated database per test, on SQLite or (for `pg` tests) PostgreSQL.
+
+A test marked `pg` runs twice: on a SQLite file and on PostgreSQL in a schema of its own,
+the latter only when SHOP_TEST_PG_URL is set (skipped otherwise).
+"""
+
+import os
+import uuid
+
+import pytest
+
+from shop import db as shop_db
+from shop import migrations
+
+PG_URL = os.environ.get("SHOP_TEST_PG_URL")
+
+
+def pytest_generate_tests(metafunc):
+    if "db_url" in metafunc.fixturenames:
+        backends = ["sqlite"]
+        if metafunc.definition.get_closest_marker("pg"):
+            backends.append("pg")
+        metafunc.parametrize("db_backend", backends, indirect=False)
+
+
+def _pg_url_with_schema(schema: str) -> str:
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}schema={schema}"
+
+
+@pytest.fixture
+def db_url(db_backend, tmp_path):
+    if db_backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shop.sqlite3'}"
+        return
+    if not PG_URL:
+        pytest.skip("SHOP_TEST_PG_URL is not set")
+    import psycopg2
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(PG_URL)
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield _pg_url_with_schema(schema)
+    finally:
+        admin.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
+
+
+@pytest.fixture
+def database(db_url):
+    """A migrated, connected database bound to the models for the length of one test."""
+    database = shop_db.bind(db_url)
+    migrations.run()
+    database.connect(reuse_if_open=True)
+    yield database
+    if not database.is_closed():
+        database.close()
+    database.close_all()
