@@ -58,3 +58,53 @@ def database(db_url):
     if not database.is_closed():
         database.close()
     database.close_all()
+
+
+@pytest.fixture
+def app(db_url, tmp_path, monkeypatch):
+    """A shop app on a fresh instance folder and database (CSRF on, as in production)."""
+    from shop import create_app
+
+    monkeypatch.setenv("SHOP_INSTANCE", str(tmp_path / "instance"))
+    monkeypatch.setenv("SHOP_DATABASE_URL", db_url)
+    monkeypatch.delenv("SHOP_SECRET_KEY", raising=False)
+    monkeypatch.delenv("SHOP_MASTER_KEY", raising=False)
+    monkeypatch.delenv("SHOP_SAFE_MODE", raising=False)
+    application = create_app({"TESTING": True})
+    yield application
+    shop_db.db.close_all()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def owner(app):
+    """The shop after setup: returns the owner's (email, password)."""
+    from shop.setup.service import initialize
+
+    with app.app_context():
+        initialize("Test Shop", "owner@example.com", "owner-pass-1", "en")
+    return "owner@example.com", "owner-pass-1"
+
+
+CSRF_RE = __import__("re").compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_from(client, url: str) -> str:
+    page = client.get(url)
+    match = CSRF_RE.search(page.get_data(as_text=True))
+    assert match, f"no CSRF token on {url} ({page.status_code})"
+    return match.group(1)
+
+
+def submit(client, url: str, data: dict, form_url: str | None = None, **kwargs):
+    """Post a form the way a browser does: fetch the page first for its CSRF token."""
+    token = csrf_from(client, form_url or url)
+    return client.post(url, data={"csrf_token": token, **data}, **kwargs)
+
+
+def login(client, email: str, password: str):
+    return submit(client, "/login", {"email": email, "password": password})

@@ -1,9 +1,12 @@
-"""Foundation tables: settings, audit log."""
+"""Foundation tables: settings, audit log, users, throttles, plugin state."""
 
+from shop.accounts.models import User
 from shop.audit.models import AuditLog
+from shop.plugins.models import PluginState
+from shop.security.throttle import Throttle
 from shop.settings.models import Setting
 
-TABLES = [Setting, AuditLog]
+TABLES = [Setting, AuditLog, User, Throttle, PluginState]
 
 
 def up(database):

@@ -1,0 +1,224 @@
+"""Every change to an account goes through here; views and the CLI only parse input."""
+
+import re
+import secrets
+from datetime import timedelta
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from peewee import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from shop import plugins
+from shop.accounts.models import ROLES, User
+from shop.audit import record
+from shop.clock import now
+from shop.crypto import blind_index, normalize_email, normalize_phone
+from shop.db import db
+from shop.security import throttle
+
+EMAIL_RE = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,24}$")
+PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 256
+INVITE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud and typed by hand
+LOGIN_LIMIT = 5
+LOGIN_WINDOW = timedelta(minutes=15)
+RESET_MAX_AGE = 3600
+
+
+class AccountError(ValueError):
+    """A refused account change; the message is fit to show the person who asked."""
+
+
+def email_index(email: str) -> str:
+    return blind_index("user.email", email, normalize_email)
+
+
+def phone_index(phone: str) -> str:
+    return blind_index("user.phone", phone, normalize_phone)
+
+
+def clean_email(raw: str) -> str:
+    email = (raw or "").strip()
+    if len(email) > 254 or not EMAIL_RE.match(email):
+        raise AccountError("Enter a valid email address, like name@example.com.")
+    return email
+
+
+def clean_phone(raw: str) -> str:
+    phone = re.sub(r"[\s()-]", "", raw or "")
+    if not PHONE_RE.match(phone):
+        raise AccountError("Enter a valid phone number: digits only, 6 to 15 of them.")
+    return phone
+
+
+def check_password_strength(password: str) -> None:
+    if len(password or "") < MIN_PASSWORD:
+        raise AccountError(f"The password must have at least {MIN_PASSWORD} characters.")
+    if len(password) > MAX_PASSWORD:
+        raise AccountError(f"The password may have at most {MAX_PASSWORD} characters.")
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method="scrypt")
+
+
+def new_invite_code() -> str:
+    return "".join(secrets.choice(INVITE_ALPHABET) for _ in range(8))
+
+
+def find_by_email(email: str) -> User | None:
+    return User.get_or_none(User.email_index == email_index(email))
+
+
+def find_by_invite_code(code: str) -> User | None:
+    code = (code or "").strip().upper()
+    if not code:
+        return None
+    return User.get_or_none(User.invite_code == code)
+
+
+def register(
+    email: str,
+    password: str,
+    *,
+    phone: str | None = None,
+    role: str = "customer",
+    referrer_code: str | None = None,
+    locale: str | None = None,
+    actor=None,
+) -> User:
+    """Create an account. The referrer, if any, is bound now and never by the user again."""
+    email = clean_email(email)
+    check_password_strength(password)
+    if role not in ROLES:
+        raise AccountError(f"Unknown role {role!r}; choose one of: {', '.join(ROLES)}.")
+    phone = clean_phone(phone) if phone else None
+    referrer = None
+    if referrer_code:
+        referrer = find_by_invite_code(referrer_code)
+        if referrer is None:
+            raise AccountError(f"No account has the invite code {referrer_code!r}.")
+    pw_hash = hash_password(password)
+    for _ in range(5):
+        try:
+            with db.atomic():
+                if find_by_email(email) is not None:
+                    raise AccountError("An account with this email already exists.")
+                if phone and User.get_or_none(User.phone_index == phone_index(phone)):
+                    raise AccountError("An account with this phone number already exists.")
+                user = User.create(
+                    email=email,
+                    email_index=email_index(email),
+                    phone=phone,
+                    phone_index=phone_index(phone) if phone else None,
+                    password_hash=pw_hash,
+                    role=role,
+                    invite_code=new_invite_code(),
+                    referrer=referrer,
+                    locale=locale,
+                )
+                record("user.register", target=f"user:{user.id}", actor=actor, role=role)
+            break
+        except IntegrityError as exc:
+            # a concurrent registration of the same email, or an invite code collision
+            if find_by_email(email) is not None:
+                raise AccountError("An account with this email already exists.") from exc
+    else:
+        raise AccountError("Could not allocate an invite code; please try again.")
+    plugins.notify(event="user.registered", user=user)
+    return user
+
+
+def _login_key(email: str, ip: str) -> str:
+    return "login:" + blind_index("throttle", f"{ip}|{email}")[:48]
+
+
+def authenticate(email: str, password: str, ip: str = "") -> User:
+    """Return the user for valid credentials, else raise one message for every failure.
+
+    A wrong email and a wrong password look the same, and repeated failures from one address
+    for one email are throttled, so passwords cannot be guessed online.
+    """
+    key = _login_key((email or "").strip().lower(), ip)
+    if throttle.blocked(key, LOGIN_LIMIT, LOGIN_WINDOW):
+        raise AccountError("Too many failed sign-ins. Please wait 15 minutes and try again.")
+    user = None
+    try:
+        user = find_by_email(clean_email(email))
+    except AccountError:
+        pass
+    if user is None or not check_password_hash(user.password_hash, password or ""):
+        throttle.hit(key, LOGIN_WINDOW)
+        raise AccountError("Wrong email or password.")
+    if not user.is_active:
+        raise AccountError("This account is disabled. Contact the shop.")
+    throttle.clear(key)
+    User.update(last_login_at=now()).where(User.id == user.id).execute()
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    if not check_password_hash(user.password_hash, current or ""):
+        raise AccountError("The current password is wrong.")
+    set_password(user, new)
+
+
+def set_password(user: User, new: str, actor=None) -> None:
+    """Store a new password and end every other session of the user."""
+    check_password_strength(new)
+    with db.atomic():
+        User.update(
+            password_hash=hash_password(new), session_version=User.session_version + 1
+        ).where(User.id == user.id).execute()
+        record("user.password", target=f"user:{user.id}", actor=actor or user)
+    user.password_hash = User.get_by_id(user.id).password_hash
+    user.session_version += 1
+
+
+def _reset_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt="kashop.password-reset")
+
+
+def make_reset_token(user: User, secret_key: str) -> str:
+    """A signed token that dies after an hour or as soon as the password changes."""
+    return _reset_serializer(secret_key).dumps({"u": user.id, "v": user.session_version})
+
+
+def user_for_reset_token(token: str, secret_key: str) -> User:
+    try:
+        data = _reset_serializer(secret_key).loads(token, max_age=RESET_MAX_AGE)
+    except SignatureExpired:
+        raise AccountError("This reset link has expired. Ask for a new one.") from None
+    except BadSignature:
+        raise AccountError("This reset link is not valid. Ask for a new one.") from None
+    user = User.get_or_none(User.id == data.get("u"))
+    if user is None or user.session_version != data.get("v"):
+        raise AccountError("This reset link was already used. Ask for a new one.")
+    return user
+
+
+def request_password_reset(email: str, secret_key: str, url_for_token) -> None:
+    """Send a reset link if the account exists; say nothing either way (no account probing)."""
+    try:
+        user = find_by_email(clean_email(email))
+    except AccountError:
+        return
+    if user is None:
+        return
+    link = url_for_token(make_reset_token(user, secret_key))
+    plugins.notify(event="user.password_reset", user=user, link=link, to=user.email)
+
+
+def set_role(user: User, role: str, actor) -> None:
+    if role not in ROLES:
+        raise AccountError(f"Unknown role {role!r}; choose one of: {', '.join(ROLES)}.")
+    with db.atomic():
+        User.update(role=role, session_version=User.session_version + 1).where(
+            User.id == user.id
+        ).execute()
+        record("user.role", target=f"user:{user.id}", actor=actor, role=role)
+
+
+def owner_exists() -> bool:
+    return User.select().where(User.role == "owner").exists()

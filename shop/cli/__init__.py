@@ -1,0 +1,10 @@
+"""The operator CLI: `flask --app app shop ...`.
+
+Every command takes `--json` and then prints exactly one JSON object on stdout. Exit codes:
+0 done, 1 a check failed, 2 bad input (with `{"error": {"code", "message"}}`).
+"""
+
+from shop.cli.base import shop_cli
+from shop.cli import core  # noqa: F401  (registers the commands)
+
+__all__ = ["shop_cli"]

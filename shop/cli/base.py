@@ -1,0 +1,63 @@
+import functools
+import json
+import sys
+
+import click
+from flask.cli import AppGroup
+
+shop_cli = AppGroup("shop", help="Run and script the shop.")
+
+
+class BadInput(Exception):
+    """Input the command refuses: exit 2 and nothing changed."""
+
+    def __init__(self, message: str, code: str = "bad_input"):
+        super().__init__(message)
+        self.code = code
+
+
+class CheckFailed(Exception):
+    """A check the command ran failed: exit 1, with the result still printed."""
+
+    def __init__(self, result: dict):
+        super().__init__("check failed")
+        self.result = result
+
+
+def command(group=shop_cli, name=None, **kwargs):
+    """Declare a command with a `--json` flag. The function returns a dict; it is printed as
+    JSON with --json, or as `key: value` lines for people. Service errors (ValueError) become
+    exit 2 with their message; CheckFailed becomes exit 1."""
+
+    def decorate(fn):
+        @group.command(name=name, **kwargs)
+        @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+        @functools.wraps(fn)
+        def wrapper(*args, as_json=False, **kw):
+            try:
+                result, code = fn(*args, **kw), 0
+            except CheckFailed as exc:
+                result, code = exc.result, 1
+            except BadInput as exc:
+                result, code = {"error": {"code": exc.code, "message": str(exc)}}, 2
+            except ValueError as exc:
+                result, code = {"error": {"code": "bad_input", "message": str(exc)}}, 2
+            _emit(result, as_json, code)
+            sys.exit(code)
+
+        return wrapper
+
+    return decorate
+
+
+def _emit(result: dict, as_json: bool, code: int) -> None:
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, default=str))
+        return
+    if "error" in result and code == 2:
+        click.echo(f"error: {result['error']['message']}", err=True)
+        return
+    for key, value in result.items():
+        if isinstance(value, list | dict):
+            value = json.dumps(value, ensure_ascii=False, indent=2, default=str)
+        click.echo(f"{key}: {value}")

@@ -1,0 +1,1 @@
+"""Cross-cutting protection: response headers, CSRF, throttling of guessable endpoints."""

@@ -1,0 +1,1 @@
+"""First run: the owner account and the shop's basic settings."""

@@ -1,0 +1,1 @@
+"""What customers browse: home, categories, products, search."""
