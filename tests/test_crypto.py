@@ -1,0 +1,219 @@
+"""Invariant 7: personal data and card-key secrets are ciphertext at rest, found by blind index,
+shown masked."""
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+import pytest
+from Crypto.Cipher import AES
+from Crypto.Hash import SHA256
+from Crypto.Protocol.KDF import HKDF
+
+from shop.crypto import (
+    DecryptionError,
+    configure,
+    decrypt,
+    encrypt,
+    key_id,
+    reencrypt,
+)
+from shop.crypto import keyring as keyring_module
+
+EMAIL = "user.email"
+
+
+@pytest.fixture(autouse=True)
+def master_key(monkeypatch):
+    """A fresh random master key for each test; whatever keyring was active before comes back."""
+    monkeypatch.setattr(keyring_module, "_active", None)
+    key = secrets.token_bytes(32)
+    configure(key)
+    return key
+
+
+def _raw(token: str) -> bytes:
+    body = token.split(".")[2]
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+
+
+def _with_raw(token: str, raw: bytes) -> str:
+    prefix = token.rsplit(".", 1)[0]
+    return prefix + "." + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+# --- encryption -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "plaintext", ["alice@example.com", "", "张三 13812345678 ✓ 🎮", "a" * 5000]
+)
+def test_round_trip(plaintext):
+    token = encrypt(EMAIL, plaintext)
+    assert token.isascii()
+    assert plaintext not in token or plaintext == ""
+    assert decrypt(EMAIL, token) == plaintext
+
+
+def test_token_format_names_the_current_key(master_key):
+    version, kid, body = encrypt(EMAIL, "x").split(".")
+    assert version == "v1"
+    assert kid == key_id(master_key)
+    assert len(kid) == 8
+    assert len(_raw(f"{version}.{kid}.{body}")) == 12 + 1 + 16  # nonce + ciphertext + tag
+
+
+def test_same_value_encrypts_differently_each_time():
+    tokens = {encrypt(EMAIL, "alice@example.com") for _ in range(20)}
+    assert len(tokens) == 20
+    assert len({_raw(t)[:12] for t in tokens}) == 20  # fresh nonce each time
+
+
+B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@pytest.mark.parametrize("plaintext", ["alice@example.com", "alice@example.co", "alice@example.c"])
+def test_any_edited_character_is_rejected(plaintext):
+    """Every character, including the spare bits of a last base64 character (lengths vary)."""
+    token = encrypt(EMAIL, plaintext)
+    for i, ch in enumerate(token):
+        for replacement in B64_ALPHABET + ".":
+            if replacement != ch:
+                with pytest.raises(DecryptionError):
+                    decrypt(EMAIL, token[:i] + replacement + token[i + 1 :])
+
+
+def test_any_flipped_byte_is_rejected():
+    token = encrypt(EMAIL, "alice@example.com")
+    raw = _raw(token)
+    for i in range(len(raw)):
+        for bit in (0x01, 0x80):
+            edited = bytearray(raw)
+            edited[i] ^= bit
+            with pytest.raises(DecryptionError):
+                decrypt(EMAIL, _with_raw(token, bytes(edited)))
+
+
+def test_truncated_or_extended_tokens_are_rejected():
+    token = encrypt(EMAIL, "alice@example.com")
+    for end in range(len(token)):
+        with pytest.raises(DecryptionError):
+            decrypt(EMAIL, token[:end])
+    raw = _raw(token)
+    for bad in (raw[:-1], raw + b"\x00", raw[:28], raw[:27]):
+        with pytest.raises(DecryptionError):
+            decrypt(EMAIL, _with_raw(token, bad))
+    for bad in (token + "A", token + "\n", " " + token, "plain text", ""):
+        with pytest.raises(DecryptionError):
+            decrypt(EMAIL, bad)
+
+
+def test_decryption_error_is_a_value_error():
+    assert issubclass(DecryptionError, ValueError)
+
+
+def test_ciphertext_for_another_purpose_is_rejected():
+    token = encrypt("user.email", "alice@example.com")
+    for purpose in ("user.phone", "cardkey.secret", "user.emai", "user.email "):
+        with pytest.raises(DecryptionError):
+            decrypt(purpose, token)
+
+
+def test_unknown_key_is_rejected():
+    token = encrypt(EMAIL, "alice@example.com")
+    configure(secrets.token_bytes(32))
+    with pytest.raises(DecryptionError, match="unknown master key"):
+        decrypt(EMAIL, token)
+
+
+def test_token_relabelled_with_another_known_key_id_is_rejected(master_key):
+    other = secrets.token_bytes(32)
+    configure(master_key, old_master_keys=[other])
+    token = encrypt(EMAIL, "alice@example.com")
+    relabelled = token.replace(key_id(master_key), key_id(other))
+    with pytest.raises(DecryptionError):
+        decrypt(EMAIL, relabelled)
+
+
+def test_rotation_keeps_old_tokens_readable_and_moves_them(master_key):
+    old_token = encrypt(EMAIL, "alice@example.com")
+    new_key = secrets.token_bytes(32)
+    configure(new_key, old_master_keys=[master_key])
+
+    assert decrypt(EMAIL, old_token) == "alice@example.com"
+    assert encrypt(EMAIL, "bob@example.com").split(".")[1] == key_id(new_key)
+
+    moved = reencrypt(EMAIL, old_token)
+    assert moved.split(".")[1] == key_id(new_key)
+    assert decrypt(EMAIL, moved) == "alice@example.com"
+    assert reencrypt(EMAIL, moved) == moved  # already current: nothing to rewrite
+
+    configure(new_key)  # old key retired: moved tokens still open, unmoved ones do not
+    assert decrypt(EMAIL, moved) == "alice@example.com"
+    with pytest.raises(DecryptionError):
+        decrypt(EMAIL, old_token)
+
+
+def test_reencrypt_refuses_a_tampered_token():
+    token = encrypt(EMAIL, "alice@example.com")
+    edited = bytearray(_raw(token))
+    edited[-1] ^= 1
+    with pytest.raises(DecryptionError):
+        reencrypt(EMAIL, _with_raw(token, bytes(edited)))
+
+
+def test_format_matches_the_documented_construction():
+    """Stored data depends on this exact construction; changing it would strand every row."""
+    master = bytes(range(32))
+    configure(master)
+    kid = hmac.new(master, b"kashop key id", hashlib.sha256).hexdigest()[:8]
+    enc_key = HKDF(master, 32, b"kashop", SHA256, context=b"enc:user.email")
+    nonce = bytes(range(12))
+    cipher = AES.new(enc_key, AES.MODE_GCM, nonce=nonce)
+    cipher.update(f"v1.{kid}.user.email".encode())
+    ciphertext, tag = cipher.encrypt_and_digest(b"alice@example.com")
+    body = base64.urlsafe_b64encode(nonce + ciphertext + tag).rstrip(b"=").decode()
+    assert decrypt("user.email", f"v1.{kid}.{body}") == "alice@example.com"
+
+
+def test_key_id_is_a_stable_fingerprint():
+    key = bytes(range(32))
+    assert key_id(key) == key_id(bytes(range(32)))
+    assert key_id(key) != key_id(bytes(range(1, 33)))
+    assert len(key_id(key)) == 8
+    int(key_id(key), 16)
+
+
+def test_two_keys_with_one_id_are_refused(monkeypatch, master_key):
+    """Silently keeping one of them would make the other's tokens unreadable after a rotation."""
+    monkeypatch.setattr(keyring_module, "key_id", lambda key: "00000000")
+    configure(master_key, old_master_keys=[master_key])  # listing the same key twice is harmless
+    with pytest.raises(ValueError, match="share the id"):
+        configure(master_key, old_master_keys=[secrets.token_bytes(32)])
+
+
+def test_unconfigured_keyring_fails_loudly(monkeypatch):
+    monkeypatch.setattr(keyring_module, "_active", None)
+    for call in (
+        lambda: encrypt(EMAIL, "x"),
+        lambda: decrypt(EMAIL, "v1.00000000.AAAA"),
+        lambda: reencrypt(EMAIL, "v1.00000000.AAAA"),
+    ):
+        with pytest.raises(RuntimeError, match="not configured"):
+            call()
+
+
+def test_bad_keys_and_inputs_are_refused():
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        configure(b"short")
+    with pytest.raises(TypeError):
+        configure("0" * 64)
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        configure(secrets.token_bytes(32), old_master_keys=[b"short"])
+    with pytest.raises(ValueError, match="purpose"):
+        encrypt("", "x")
+    with pytest.raises(TypeError):
+        encrypt(EMAIL, b"bytes")
+    with pytest.raises(TypeError):
+        encrypt(EMAIL, None)
