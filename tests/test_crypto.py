@@ -13,10 +13,13 @@ from Crypto.Protocol.KDF import HKDF
 
 from shop.crypto import (
     DecryptionError,
+    blind_index,
     configure,
     decrypt,
     encrypt,
     key_id,
+    normalize_email,
+    normalize_phone,
     reencrypt,
 )
 from shop.crypto import keyring as keyring_module
@@ -176,6 +179,11 @@ def test_format_matches_the_documented_construction():
     body = base64.urlsafe_b64encode(nonce + ciphertext + tag).rstrip(b"=").decode()
     assert decrypt("user.email", f"v1.{kid}.{body}") == "alice@example.com"
 
+    index_key = HKDF(master, 32, b"kashop", SHA256, context=b"bidx:user.email")
+    expected = hmac.new(index_key, b"alice@example.com", hashlib.sha256).hexdigest()
+    assert blind_index("user.email", " Alice@Example.COM", normalize_email) == expected
+    assert index_key != enc_key
+
 
 def test_key_id_is_a_stable_fingerprint():
     key = bytes(range(32))
@@ -199,6 +207,7 @@ def test_unconfigured_keyring_fails_loudly(monkeypatch):
         lambda: encrypt(EMAIL, "x"),
         lambda: decrypt(EMAIL, "v1.00000000.AAAA"),
         lambda: reencrypt(EMAIL, "v1.00000000.AAAA"),
+        lambda: blind_index(EMAIL, "x"),
     ):
         with pytest.raises(RuntimeError, match="not configured"):
             call()
@@ -217,3 +226,66 @@ def test_bad_keys_and_inputs_are_refused():
         encrypt(EMAIL, b"bytes")
     with pytest.raises(TypeError):
         encrypt(EMAIL, None)
+
+
+# --- blind index ------------------------------------------------------------------------------
+
+
+def test_blind_index_is_stable_and_normalised():
+    expected = blind_index(EMAIL, "alice@example.com", normalize_email)
+    assert len(expected) == 64
+    assert int(expected, 16) >= 0
+    for variant in (" Alice@Example.COM ", "ALICE@EXAMPLE.COM", "alice@example.com\n"):
+        assert blind_index(EMAIL, variant, normalize_email) == expected
+    assert blind_index(EMAIL, "alicia@example.com", normalize_email) != expected
+
+
+def test_blind_index_phone_ignores_formatting():
+    phone = "user.phone"
+    expected = blind_index(phone, "13812345678", normalize_phone)
+    for variant in (
+        "138 1234 5678",
+        "138-1234-5678",
+        "(138) 1234-5678",
+        " １３８１２３４５６７８ ",
+    ):
+        assert blind_index(phone, variant, normalize_phone) == expected
+    assert blind_index(phone, "+86 138-1234-5678", normalize_phone) == blind_index(
+        phone, "+8613812345678", normalize_phone
+    )
+    assert blind_index(phone, "+8613812345678", normalize_phone) != expected
+
+
+def test_normalisers():
+    assert normalize_email(" Alice@Example.COM ") == "alice@example.com"
+    assert normalize_phone(" +86 (138) 1234-5678 ") == "+8613812345678"
+    assert normalize_phone("138 1234 5678") == "13812345678"
+
+
+def test_default_normaliser_only_strips():
+    assert blind_index("order.contact", "  QQ12345 ") == blind_index("order.contact", "QQ12345")
+    assert blind_index("order.contact", "QQ12345") != blind_index("order.contact", "qq12345")
+
+
+def test_blind_index_differs_per_purpose_and_per_master_key(master_key):
+    by_purpose = {
+        p: blind_index(p, "alice@example.com") for p in ("user.email", "order.contact", "x")
+    }
+    assert len(set(by_purpose.values())) == 3
+
+    configure(secrets.token_bytes(32), old_master_keys=[master_key])
+    assert blind_index("user.email", "alice@example.com") != by_purpose["user.email"]
+
+    configure(master_key)
+    assert blind_index("user.email", "alice@example.com") == by_purpose["user.email"]
+
+
+def test_blind_index_is_not_a_plain_hash():
+    value = "alice@example.com"
+    assert blind_index(EMAIL, value) != hashlib.sha256(value.encode()).hexdigest()
+
+
+def test_blind_index_refuses_empty_values():
+    for value in ("", "   "):
+        with pytest.raises(ValueError, match="empty"):
+            blind_index(EMAIL, value, normalize_email)
