@@ -18,6 +18,10 @@ from shop.crypto import (
     decrypt,
     encrypt,
     key_id,
+    mask,
+    mask_email,
+    mask_phone,
+    mask_secret,
     normalize_email,
     normalize_phone,
     reencrypt,
@@ -289,3 +293,59 @@ def test_blind_index_refuses_empty_values():
     for value in ("", "   "):
         with pytest.raises(ValueError, match="empty"):
             blind_index(EMAIL, value, normalize_email)
+
+
+# --- masking ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        ("13812345678", "138****5678"),
+        ("+8613812345678", "+86*******5678"),
+        ("1234567", "*****67"),
+        ("12345", "*****"),
+        (None, ""),
+        ("", ""),
+    ],
+)
+def test_mask_phone(value, masked):
+    assert mask_phone(value) == masked
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        ("alice@example.com", "a***@example.com"),
+        (" Bob.Smith@mail.example.cn ", "B***@mail.example.cn"),
+        ("a@example.com", "***@example.com"),
+        ("not-an-email", "no********il"),
+        (None, ""),
+        ("", ""),
+    ],
+)
+def test_mask_email(value, masked):
+    assert mask_email(value) == masked
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        ("ABCD-1234-EFGH-5678", "ABCD***********5678"),
+        ("ABCDEFGH12345678", "ABCD********5678"),
+        ("ABCDEFGH1234567", "***************"),
+        ("1234", "****"),
+        (None, ""),
+        ("", ""),
+    ],
+)
+def test_mask_secret(value, masked):
+    assert mask_secret(value) == masked
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [("wechat_id_1", "we*******_1"), ("abcdefgh", "ab****gh"), ("abc", "***"), (None, "")],
+)
+def test_mask(value, masked):
+    assert mask(value) == masked

@@ -1,10 +1,12 @@
-"""Encryption at rest and blind indexes for personal data and card-key secrets.
+"""Encryption at rest, blind indexes and masking for personal data and card-key secrets.
 
-Call `configure(config.master_key)` once at startup; lookups go through `blind_index`.
+Call `configure(config.master_key)` once at startup; lookups go through `blind_index`,
+and screens show `mask_*` output.
 """
 
 from .blind_index import blind_index, normalize_email, normalize_phone, normalize_text
 from .keyring import DecryptionError, configure, decrypt, encrypt, key_id, reencrypt
+from .masking import mask, mask_email, mask_phone, mask_secret
 
 __all__ = [
     "DecryptionError",
@@ -13,6 +15,10 @@ __all__ = [
     "decrypt",
     "encrypt",
     "key_id",
+    "mask",
+    "mask_email",
+    "mask_phone",
+    "mask_secret",
     "normalize_email",
     "normalize_phone",
     "normalize_text",
