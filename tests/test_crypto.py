@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 
+import peewee
 import pytest
 from Crypto.Cipher import AES
 from Crypto.Hash import SHA256
@@ -13,6 +14,7 @@ from Crypto.Protocol.KDF import HKDF
 
 from shop.crypto import (
     DecryptionError,
+    EncryptedField,
     blind_index,
     configure,
     decrypt,
@@ -349,3 +351,76 @@ def test_mask_secret(value, masked):
 )
 def test_mask(value, masked):
     assert mask(value) == masked
+
+
+# --- EncryptedField ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def customer_model(tmp_path):
+    sqlite_file = peewee.SqliteDatabase(str(tmp_path / "crypto.sqlite3"))
+
+    class Customer(peewee.Model):
+        email = EncryptedField("user.email")
+        email_bidx = peewee.CharField(max_length=64, index=True)
+        phone = EncryptedField("user.phone", null=True)
+
+        class Meta:
+            database = sqlite_file
+            table_name = "customer"
+
+    sqlite_file.connect()
+    sqlite_file.create_tables([Customer])
+    yield Customer
+    sqlite_file.close()
+
+
+def _file_bytes(tmp_path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(tmp_path.iterdir()) if p.is_file())
+
+
+def test_encrypted_field_keeps_plaintext_out_of_the_file(customer_model, tmp_path):
+    Customer = customer_model
+    email = "alice.secret@example.com"
+    Customer.create(email=email, email_bidx=blind_index(EMAIL, email, normalize_email), phone=None)
+    stored = Customer._meta.database.execute_sql("SELECT email, phone FROM customer").fetchone()
+    Customer._meta.database.close()
+
+    raw = _file_bytes(tmp_path)
+    assert stored[0].startswith("v1.")
+    assert stored[0].encode() in raw  # the row really is in the file, as ciphertext
+    assert stored[1] is None
+    assert email.encode() not in raw
+    assert b"alice.secret" not in raw
+
+    Customer._meta.database.connect()
+    found = Customer.get(
+        Customer.email_bidx == blind_index(EMAIL, " Alice.Secret@Example.com", normalize_email)
+    )
+    assert found.email == email
+    assert found.phone is None
+
+
+def test_encrypted_field_round_trips_updates_and_unicode(customer_model):
+    Customer = customer_model
+    row = Customer.create(email="a@example.com", email_bidx="x", phone="138 1234 5678")
+    row.email = "张三@例子.中国"
+    row.save()
+    again = Customer.get_by_id(row.id)
+    assert again.email == "张三@例子.中国"
+    assert again.phone == "138 1234 5678"
+
+
+def test_ciphertext_moved_to_another_column_does_not_decrypt(customer_model):
+    Customer = customer_model
+    row = Customer.create(email="alice@example.com", email_bidx="x", phone="13812345678")
+    Customer._meta.database.execute_sql("UPDATE customer SET phone = email")
+    with pytest.raises(DecryptionError):
+        Customer.get_by_id(row.id)
+
+
+def test_encrypted_field_refuses_an_index():
+    with pytest.raises(ValueError, match="indexed"):
+        EncryptedField("user.email", unique=True)
+    with pytest.raises(ValueError, match="purpose"):
+        EncryptedField("")
