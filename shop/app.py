@@ -52,8 +52,8 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     _register_blueprints(app)
     _register_request_hooks(app)
-    from shop.errors import register_error_handlers
     from shop.cli import shop_cli
+    from shop.errors import register_error_handlers
 
     register_error_handlers(app)
     app.cli.add_command(shop_cli)

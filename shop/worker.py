@@ -3,11 +3,11 @@ SHOP_REDIS_URL is set. Tasks run inside an app context of their own process."""
 
 import functools
 import logging
+import os
 
 from huey import RedisHuey, SqliteHuey
 
 from shop.config import instance_path
-import os
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ INVITE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud 
 LOGIN_LIMIT = 5
 LOGIN_WINDOW = timedelta(minutes=15)
 RESET_MAX_AGE = 3600
+_DUMMY_HASH = generate_password_hash(secrets.token_hex(16), method="scrypt")
 
 
 class AccountError(ValueError):
@@ -143,12 +144,10 @@ def authenticate(email: str, password: str, ip: str = "") -> User:
     key = _login_key((email or "").strip().lower(), ip)
     if throttle.blocked(key, LOGIN_LIMIT, LOGIN_WINDOW):
         raise AccountError("Too many failed sign-ins. Please wait 15 minutes and try again.")
-    user = None
-    try:
-        user = find_by_email(clean_email(email))
-    except AccountError:
-        pass
-    if user is None or not check_password_hash(user.password_hash, password or ""):
+    user = find_by_email(email) if EMAIL_RE.match((email or "").strip()) else None
+    # an unknown email costs the same hash check as a known one: no timing oracle
+    stored = user.password_hash if user is not None else _DUMMY_HASH
+    if not check_password_hash(stored, password or "") or user is None:
         throttle.hit(key, LOGIN_WINDOW)
         raise AccountError("Wrong email or password.")
     if not user.is_active:

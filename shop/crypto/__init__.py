@@ -6,7 +6,15 @@ lookups go through `blind_index`, and screens show `mask_*` output.
 
 from .blind_index import blind_index, normalize_email, normalize_phone, normalize_text
 from .fields import EncryptedField
-from .keyring import DecryptionError, configure, decrypt, encrypt, key_id, reencrypt
+from .keyring import (
+    DecryptionError,
+    configure,
+    decrypt,
+    encrypt,
+    key_id,
+    looks_encrypted,
+    reencrypt,
+)
 from .masking import mask, mask_email, mask_phone, mask_secret
 
 __all__ = [
@@ -17,6 +25,7 @@ __all__ = [
     "decrypt",
     "encrypt",
     "key_id",
+    "looks_encrypted",
     "mask",
     "mask_email",
     "mask_phone",

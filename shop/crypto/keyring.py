@@ -184,3 +184,8 @@ def decrypt(purpose: str, token: str) -> str:
 def reencrypt(purpose: str, token: str) -> str:
     """Move a token sealed by an old master key under the current one (for a rotate command)."""
     return active().reencrypt(purpose, token)
+
+
+def looks_encrypted(value: str) -> bool:
+    """True when a stored value has the shape of a Kashop ciphertext (for the audit check)."""
+    return isinstance(value, str) and _TOKEN.fullmatch(value) is not None

@@ -3,7 +3,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_user
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from shop import themes
@@ -19,7 +19,9 @@ class SetupForm(FlaskForm):
     shop_name = StringField(_l("Shop name"), validators=[DataRequired(), Length(max=80)])
     email = EmailField(_l("Owner email"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Owner password"), validators=[DataRequired(), Length(max=256)])
-    language = SelectField(_l("Language"), choices=list(LANGUAGES.items()))
+    language = SelectField(
+        _l("Language"), choices=[SelectChoice(code, name) for code, name in LANGUAGES.items()]
+    )
     demo = BooleanField(_l("Load the demo catalog"))
 
 
