@@ -1,9 +1,10 @@
-"""Foundation tables: settings, audit log."""
+"""Foundation tables: settings, audit log, ledger."""
 
 from shop.audit.models import AuditLog
+from shop.ledger.models import Account, Entry, Journal
 from shop.settings.models import Setting
 
-TABLES = [Setting, AuditLog]
+TABLES = [Setting, AuditLog, Account, Journal, Entry]
 
 
 def up(database):
