@@ -31,3 +31,12 @@ def personal_data_encrypted() -> list[str]:
             if value is not None and not looks_encrypted(value):
                 problems.append(f"user {user_id}: {label} is stored in clear")
     return problems
+
+
+@check("ledger_balanced")
+def ledger_balanced() -> list[str]:
+    """Invariant 2: journals sum to zero, cached balances equal their entries, no customer
+    balance below zero, amounts are integers."""
+    from shop import ledger
+
+    return ledger.check()
