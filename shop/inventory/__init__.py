@@ -1,0 +1,1 @@
+"""Card-key inventory: import, reserve, sell, release and void keys, keeping stock counts."""

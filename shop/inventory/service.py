@@ -1,0 +1,234 @@
+"""Moving card keys between states, always together with the product's stock count.
+
+States: available → reserved (by a pending order, with an expiry) → sold (to exactly that
+order) or back to available; any unsold key can be voided by staff, and a refunded order's
+sold keys are voided. Every function runs inside the caller's transaction, so the key states,
+the stock column and the order change commit together or not at all.
+"""
+
+from peewee import fn
+
+from shop import plugins
+from shop.audit import record
+from shop.catalog.models import Product
+from shop.clock import now
+from shop.crypto import blind_index
+from shop.db import db, is_postgres
+from shop.inventory.models import CardKey
+
+MAX_KEY_LENGTH = 512
+
+
+class SoldOut(Exception):
+    """Not enough available keys for the quantity asked."""
+
+    def __init__(self, product_id: int, wanted: int, available: int):
+        super().__init__(f"only {available} left, {wanted} wanted")
+        self.product_id = product_id
+        self.wanted = wanted
+        self.available = available
+
+
+class InventoryError(ValueError):
+    """A refused inventory operation, with a message for staff."""
+
+
+def key_index(product_id: int, secret: str) -> str:
+    return blind_index(f"cardkey.{product_id}", secret)
+
+
+def import_keys(product: Product, lines, actor=None, batch: str = "") -> dict:
+    """Add keys, one per line; blank lines skipped; duplicates (within the paste and against
+    the product's existing keys) refused and counted. Returns {"imported", "duplicates"}."""
+    if product.kind != "card":
+        raise InventoryError("only card products hold card keys")
+    seen: dict[str, str] = {}
+    too_long = 0
+    for raw in lines:
+        secret = raw.strip()
+        if not secret:
+            continue
+        if len(secret) > MAX_KEY_LENGTH:
+            too_long += 1
+            continue
+        seen.setdefault(key_index(product.id, secret), secret)
+    total = sum(1 for raw in lines if raw.strip()) - too_long
+    batch = batch or now().strftime("%Y%m%d%H%M%S")
+    with db.atomic():
+        existing = set()
+        indexes = list(seen)
+        for start in range(0, len(indexes), 500):
+            chunk = indexes[start : start + 500]
+            existing.update(
+                k.secret_index
+                for k in CardKey.select(CardKey.secret_index).where(
+                    (CardKey.product == product.id) & CardKey.secret_index.in_(chunk)
+                )
+            )
+        rows = [
+            {"product": product.id, "secret": secret, "secret_index": idx, "batch": batch}
+            for idx, secret in seen.items()
+            if idx not in existing
+        ]
+        for start in range(0, len(rows), 200):
+            CardKey.insert_many(rows[start : start + 200]).execute()
+        if rows:
+            Product.update(stock=fn.COALESCE(Product.stock, 0) + len(rows)).where(
+                Product.id == product.id
+            ).execute()
+        record(
+            "keys.import",
+            target=f"product:{product.id}",
+            actor=actor,
+            imported=len(rows),
+            duplicates=total - len(rows),
+        )
+    return {"imported": len(rows), "duplicates": total - len(rows), "too_long": too_long}
+
+
+def _take(product_id: int, quantity: int, order_id: int, state: str, until=None) -> list[int]:
+    """Move `quantity` available keys of the product to `state` for the order, or raise SoldOut.
+
+    The stock column is decremented with a guard (`stock >= quantity`) first: on SQLite the
+    write lock is already ours (BEGIN IMMEDIATE), on PostgreSQL the row lock on the product
+    serialises buyers of the same product, so the key SELECT that follows cannot be raced.
+    """
+    taken = (
+        Product.update(stock=Product.stock - quantity)
+        .where((Product.id == product_id) & (Product.stock >= quantity))
+        .execute()
+    )
+    if taken != 1:
+        left = Product.select(Product.stock).where(Product.id == product_id).scalar() or 0
+        raise SoldOut(product_id, quantity, left)
+    query = (
+        CardKey.select(CardKey.id)
+        .where((CardKey.product == product_id) & (CardKey.state == "available"))
+        .order_by(CardKey.id)
+        .limit(quantity)
+    )
+    if is_postgres():
+        query = query.for_update("FOR UPDATE SKIP LOCKED")
+    ids = [k.id for k in query]
+    if len(ids) != quantity:
+        # the stock column disagreed with the keys: refuse the sale rather than oversell
+        raise SoldOut(product_id, quantity, len(ids))
+    values = {CardKey.state: state, CardKey.order_id: order_id, CardKey.reserved_until: until}
+    if state == "sold":
+        values[CardKey.sold_at] = now()
+    moved = (
+        CardKey.update(values)
+        .where(CardKey.id.in_(ids) & (CardKey.state == "available"))
+        .execute()
+    )
+    if moved != quantity:
+        raise SoldOut(product_id, quantity, moved)
+    _after_stock_change(product_id)
+    return ids
+
+
+def reserve(product_id: int, quantity: int, order_id: int, until) -> list[int]:
+    return _take(product_id, quantity, order_id, "reserved", until)
+
+
+def sell_now(product_id: int, quantity: int, order_id: int) -> list[int]:
+    """Take available keys straight to sold (an order paid at the moment it is placed)."""
+    return _take(product_id, quantity, order_id, "sold")
+
+
+def sell_reserved(order_id: int, quantity: int) -> int:
+    """Turn the order's reserved keys into sold ones; returns how many moved."""
+    moved = (
+        CardKey.update(state="sold", sold_at=now(), reserved_until=None)
+        .where((CardKey.order_id == order_id) & (CardKey.state == "reserved"))
+        .execute()
+    )
+    return moved
+
+
+def release(order_id: int, product_id: int) -> int:
+    """Give an order's reserved keys back to stock; returns how many."""
+    released = (
+        CardKey.update(state="available", order_id=None, reserved_until=None)
+        .where((CardKey.order_id == order_id) & (CardKey.state == "reserved"))
+        .execute()
+    )
+    if released:
+        Product.update(stock=Product.stock + released).where(Product.id == product_id).execute()
+    return released
+
+
+def void_order_keys(order_id: int) -> int:
+    """Void the keys a refunded order was sold: they were seen and must never be sold again."""
+    return (
+        CardKey.update(state="void")
+        .where((CardKey.order_id == order_id) & (CardKey.state == "sold"))
+        .execute()
+    )
+
+
+def void_key(key_id: int, actor=None) -> CardKey:
+    """Staff void an available key (e.g. reported invalid by the supplier)."""
+    with db.atomic():
+        key = CardKey.get_or_none(CardKey.id == key_id)
+        if key is None:
+            raise InventoryError(f"no card key {key_id}")
+        if key.state != "available":
+            raise InventoryError(f"key {key_id} is {key.state}; only available keys can be voided")
+        changed = (
+            CardKey.update(state="void")
+            .where((CardKey.id == key_id) & (CardKey.state == "available"))
+            .execute()
+        )
+        if changed:
+            Product.update(stock=Product.stock - 1).where(
+                Product.id == key.product_id
+            ).execute()
+        record("keys.void", target=f"key:{key_id}", actor=actor, product=key.product_id)
+    key.state = "void"
+    return key
+
+
+def export_unsold(product: Product, actor=None) -> list[str]:
+    """The plaintext of every available key, for staff moving stock elsewhere. Audited."""
+    keys = (
+        CardKey.select()
+        .where((CardKey.product == product.id) & (CardKey.state == "available"))
+        .order_by(CardKey.id)
+    )
+    secrets = [k.secret for k in keys]
+    record("keys.export", target=f"product:{product.id}", actor=actor, count=len(secrets))
+    return secrets
+
+
+def order_secrets(order_id: int) -> list[str]:
+    keys = (
+        CardKey.select(CardKey.secret)
+        .where((CardKey.order_id == order_id) & (CardKey.state == "sold"))
+        .order_by(CardKey.id)
+    )
+    return [k.secret for k in keys]
+
+
+def _after_stock_change(product_id: int) -> None:
+    """Tell staff when a product falls to its low-stock threshold (once, on the way down)."""
+    row = (
+        Product.select(Product.stock, Product.low_stock_threshold, Product.name)
+        .where(Product.id == product_id)
+        .first()
+    )
+    if row and row.low_stock_threshold and row.stock == row.low_stock_threshold:
+        plugins.notify(
+            event="product.low_stock", product_id=product_id, name=row.name, stock=row.stock
+        )
+
+
+def counts(product_id: int) -> dict[str, int]:
+    rows = (
+        CardKey.select(CardKey.state, fn.COUNT(CardKey.id).alias("n"))
+        .where(CardKey.product == product_id)
+        .group_by(CardKey.state)
+    )
+    result = dict.fromkeys(("available", "reserved", "sold", "void"), 0)
+    result.update({r.state: r.n for r in rows})
+    return result

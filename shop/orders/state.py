@@ -1,0 +1,94 @@
+"""The order state machine: the one function through which every status changes.
+
+A transition is a compare-and-set UPDATE (`WHERE status = <from>`), so two processes racing to
+move the same order cannot both succeed: the loser gets `StaleOrder` and its transaction rolls
+back. Each transition writes the order's event, an audit record, and fires the matching
+plugin hook after the transaction commits.
+"""
+
+from shop import plugins
+from shop.audit import record
+from shop.clock import now
+from shop.db import db
+from shop.orders.models import Order, OrderEvent
+
+TRANSITIONS: dict[str | None, set[str]] = {
+    None: {"pending"},
+    "pending": {"paid", "cancelled", "expired"},
+    "expired": {"paid", "refunded"},
+    "paid": {"delivered", "held", "refunded"},
+    "held": {"paid", "refunded"},
+    "delivered": {"completed", "disputed", "refunded"},
+    "disputed": {"delivered", "refunded"},
+    "completed": set(),
+    "cancelled": set(),
+    "refunded": set(),
+}
+
+HOOKS = {
+    "pending": "order_created",
+    "paid": "order_paid",
+    "delivered": "order_delivered",
+    "completed": "order_completed",
+    "refunded": "order_refunded",
+}
+
+TIMESTAMPS = {
+    "paid": "paid_at",
+    "delivered": "delivered_at",
+    "completed": "completed_at",
+    "refunded": "refunded_at",
+}
+
+
+class StaleOrder(RuntimeError):
+    """The order is no longer in the status the caller saw; someone else moved it first."""
+
+
+class IllegalTransition(ValueError):
+    """The lifecycle does not allow this move (e.g. refunding a cancelled order)."""
+
+
+def can(order: Order, to: str) -> bool:
+    return to in TRANSITIONS.get(order.status, set())
+
+
+def transition(
+    order: Order, to: str, *, actor=None, reason: str = "", new: bool = False, **changes
+) -> Order:
+    """Move `order` to status `to`, with any other column `changes`, inside the caller's
+    transaction; `new=True` records the birth of an order just inserted as `to`. Updates
+    `order` in place and returns it."""
+    frm = None if new else order.status
+    if to not in TRANSITIONS.get(frm, set()):
+        raise IllegalTransition(f"an order cannot go from {frm} to {to}")
+    if frm is not None:
+        stamp = TIMESTAMPS.get(to)
+        if stamp and stamp not in changes:
+            changes[stamp] = now()
+        if reason:
+            changes.setdefault("reason", reason)
+        updated = (
+            Order.update(status=to, **changes)
+            .where((Order.id == order.id) & (Order.status == frm))
+            .execute()
+        )
+        if updated != 1:
+            raise StaleOrder(f"order {order.order_no} is no longer {frm}")
+        order.status = to
+        for name, value in changes.items():
+            setattr(order, name, value)
+    actor_id = getattr(actor, "id", actor)
+    OrderEvent.insert(
+        order=order.id, from_status=frm, to_status=to, actor_id=actor_id, reason=reason
+    ).execute()
+    detail = {"from": frm} if frm else {}
+    if reason:
+        detail["reason"] = reason
+    record(f"order.{to}", target=f"order:{order.order_no}", actor=actor_id, **detail)
+    hook = HOOKS.get(to)
+    if hook:
+        # after commit: a plugin never sees (or mails about) a change that was rolled back
+        db.after_commit(lambda: plugins.fire(hook, order=order))
+    plugins.notify(event=f"order.{to}", order_no=order.order_no)
+    return order
