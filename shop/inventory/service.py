@@ -86,8 +86,9 @@ def import_keys(product: Product, lines, actor=None, batch: str = "") -> dict:
     return {"imported": len(rows), "duplicates": total - len(rows), "too_long": too_long}
 
 
-def _take(product_id: int, quantity: int, order_id: int, state: str, until=None) -> list[int]:
-    """Move `quantity` available keys of the product to `state` for the order, or raise SoldOut.
+def reserve(product_id: int, quantity: int, order_id: int, until=None) -> list[int]:
+    """Reserve `quantity` available keys of the product for the order, or raise SoldOut.
+    `until` is the reservation's expiry (None: held for an order already paid).
 
     The stock column is decremented with a guard (`stock >= quantity`) first: on SQLite the
     write lock is already ours (BEGIN IMMEDIATE), on PostgreSQL the row lock on the product
@@ -113,11 +114,8 @@ def _take(product_id: int, quantity: int, order_id: int, state: str, until=None)
     if len(ids) != quantity:
         # the stock column disagreed with the keys: refuse the sale rather than oversell
         raise SoldOut(product_id, quantity, len(ids))
-    values = {CardKey.state: state, CardKey.order_id: order_id, CardKey.reserved_until: until}
-    if state == "sold":
-        values[CardKey.sold_at] = now()
     moved = (
-        CardKey.update(values)
+        CardKey.update(state="reserved", order_id=order_id, reserved_until=until)
         .where(CardKey.id.in_(ids) & (CardKey.state == "available"))
         .execute()
     )
@@ -125,15 +123,6 @@ def _take(product_id: int, quantity: int, order_id: int, state: str, until=None)
         raise SoldOut(product_id, quantity, moved)
     _after_stock_change(product_id)
     return ids
-
-
-def reserve(product_id: int, quantity: int, order_id: int, until) -> list[int]:
-    return _take(product_id, quantity, order_id, "reserved", until)
-
-
-def sell_now(product_id: int, quantity: int, order_id: int) -> list[int]:
-    """Take available keys straight to sold (an order paid at the moment it is placed)."""
-    return _take(product_id, quantity, order_id, "sold")
 
 
 def sell_reserved(order_id: int, quantity: int) -> int:
@@ -181,9 +170,7 @@ def void_key(key_id: int, actor=None) -> CardKey:
             .execute()
         )
         if changed:
-            Product.update(stock=Product.stock - 1).where(
-                Product.id == key.product_id
-            ).execute()
+            Product.update(stock=Product.stock - 1).where(Product.id == key.product_id).execute()
         record("keys.void", target=f"key:{key_id}", actor=actor, product=key.product_id)
     key.state = "void"
     return key

@@ -20,6 +20,7 @@ from shop.db import BaseModel, db, is_postgres
 
 MIGRATIONS = [
     "m0001_foundation",
+    "m0002_selling",
 ]
 
 _PG_LOCK_KEY = 0x6B617368  # "kash"

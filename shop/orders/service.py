@@ -1,0 +1,574 @@
+"""Every change to an order, each one service function owning its transaction.
+
+The money moves with the status in the same transaction: paying moves the amount into escrow,
+completing splits the escrow (settlement.split), refunding returns it to the payer. A paid
+order is delivered right after its payment commits; if the process dies in between, the
+worker's `resume_paid` delivers it on restart (the delivery's compare-and-set transition means
+it can never be delivered twice).
+"""
+
+import json
+import re
+from datetime import timedelta
+
+from peewee import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from shop import ledger, plugins, settings
+from shop.catalog.models import Product
+from shop.catalog.pricing import unit_price
+from shop.clock import now
+from shop.crypto import blind_index, normalize_email, normalize_phone
+from shop.db import db
+from shop.inventory import service as inventory
+from shop.inventory.service import SoldOut
+from shop.orders import settlement
+from shop.orders.models import DeliveryItem, Order
+from shop.orders.numbers import new_order_no
+from shop.orders.state import StaleOrder, transition
+from shop.settings.registry import parse_int
+
+settings.register(
+    "orders.reserve_minutes",
+    15,
+    "Minutes an unpaid order holds its stock before it expires",
+    parse_int(1, 1440),
+)
+settings.register(
+    "escrow.hours",
+    24,
+    "Hours after delivery before an order completes by itself and its escrow settles",
+    parse_int(0, 24 * 30),
+)
+
+MAX_QUANTITY = 100_000
+EMAIL_RE = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,24}$")
+PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
+MIN_QUERY_PASSWORD = 4
+
+
+class OrderError(ValueError):
+    """A refused order operation. `code` is the API error code, `status` the HTTP status."""
+
+    def __init__(self, message: str, code: str = "bad_request", status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+# input -------------------------------------------------------------------------------------
+
+
+def parse_quantity(product: Product, raw) -> int:
+    """An integer within the product's bounds; anything else is refused with the bounds."""
+    if isinstance(raw, bool | float):
+        raise OrderError("The quantity must be a whole number.", "bad_quantity")
+    try:
+        quantity = int(str(raw).strip()) if not isinstance(raw, int) else raw
+    except ValueError:
+        raise OrderError("The quantity must be a whole number.", "bad_quantity") from None
+    if not product.min_qty <= quantity <= min(product.max_qty, MAX_QUANTITY):
+        raise OrderError(
+            f"The quantity must be between {product.min_qty} and {product.max_qty}.",
+            "bad_quantity",
+        )
+    return quantity
+
+
+def clean_fields(product: Product, raw: dict | None) -> dict:
+    """The buyer's answers to the product's required fields, each matched to its pattern."""
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise OrderError("fields must be an object of field name to value.", "bad_fields")
+    cleaned = {}
+    for spec in product.fields:
+        value = str(raw.get(spec["name"], "") or "").strip()
+        if not value:
+            if spec.get("required", True):
+                raise OrderError(f"{spec.get('label', spec['name'])} is required.", "bad_fields")
+            continue
+        pattern = spec.get("pattern")
+        if len(value) > 200 or (pattern and not re.fullmatch(pattern, value)):
+            raise OrderError(f"{spec.get('label', spec['name'])} is not valid.", "bad_fields")
+        cleaned[spec["name"]] = value
+    return cleaned
+
+
+def clean_contact(raw: str) -> tuple[str, str]:
+    """A guest's email or phone → (value, blind index)."""
+    value = (raw or "").strip()
+    if EMAIL_RE.match(value) and len(value) <= 254:
+        return value, blind_index("order.contact", value, normalize_email)
+    phone = re.sub(r"[\s()-]", "", value)
+    if PHONE_RE.match(phone):
+        return phone, blind_index("order.contact", phone, normalize_phone)
+    raise OrderError(
+        "Enter an email address or a phone number to find your order again.", "bad_contact"
+    )
+
+
+def contact_index(raw: str) -> str | None:
+    try:
+        return clean_contact(raw)[1]
+    except OrderError:
+        return None
+
+
+def visible_product(product_id) -> Product:
+    try:
+        product = Product.get_or_none((Product.id == int(product_id)) & (Product.visible == True))  # noqa: E712
+    except (TypeError, ValueError):
+        product = None
+    if product is None:
+        raise OrderError("No such product.", "not_found", 404)
+    return product
+
+
+# placing -----------------------------------------------------------------------------------
+
+
+def _new_order(product: Product, quantity: int, user, fields: dict, **extra) -> Order:
+    unit = unit_price(product, quantity, user)
+    amount = unit * quantity
+    if amount <= 0 and not product.free:
+        raise OrderError("This product cannot be sold at no charge.", "bad_price")
+    return Order.create(
+        order_no=new_order_no(),
+        user=user.id if user else None,
+        product=product.id,
+        product_name=product.name,
+        kind=product.kind,
+        quantity=quantity,
+        unit_price=unit,
+        amount=amount,
+        cost=product.cost * quantity,
+        status="pending",
+        fields=json.dumps(fields, ensure_ascii=False) if fields else None,
+        **extra,
+    )
+
+
+def place_order(
+    product_id,
+    quantity,
+    *,
+    user=None,
+    contact: str | None = None,
+    query_password: str | None = None,
+    fields: dict | None = None,
+    gateway: str = "",
+    ip: str = "",
+    referrer_id: int | None = None,
+) -> Order:
+    """Create a pending order and reserve its stock until it expires.
+
+    A guest gives a contact and a query password of their choice; both are needed (with the
+    order number) to look the order up again. Raises OrderError, or SoldOut as OrderError 409.
+    """
+    product = visible_product(product_id)
+    qty = parse_quantity(product, quantity)
+    cleaned = clean_fields(product, fields)
+    extra = {"gateway": gateway, "ip": ip or None, "referrer_id": referrer_id}
+    if user is None:
+        value, index = clean_contact(contact or "")
+        if len(query_password or "") < MIN_QUERY_PASSWORD:
+            raise OrderError(
+                f"Choose an order query password of at least {MIN_QUERY_PASSWORD} characters.",
+                "bad_query_password",
+            )
+        extra.update(
+            contact=value,
+            contact_index=index,
+            query_password_hash=generate_password_hash(query_password, method="scrypt"),
+        )
+    minutes = settings.get("orders.reserve_minutes")
+    try:
+        with db.atomic():
+            expires = now() + timedelta(minutes=minutes)
+            order = _new_order(product, qty, user, cleaned, expires_at=expires, **extra)
+            if product.kind == "card":
+                inventory.reserve(product.id, qty, order.id, expires)
+            transition(order, "pending", new=True, actor=user)
+    except SoldOut as exc:
+        raise OrderError(_sold_out_message(exc), "sold_out", 409) from None
+    return order
+
+
+def _sold_out_message(exc: SoldOut) -> str:
+    if exc.available <= 0:
+        return "Sold out: this product has no stock left."
+    return f"Only {exc.available} left in stock; lower the quantity."
+
+
+def place_paid_order(
+    user, product_id, quantity, fields: dict | None, *, idem_key: str, request_hash: str, ip=""
+) -> tuple[Order, bool]:
+    """An API order: placed, paid from the user's wallet and delivered in one transaction.
+
+    The same `idem_key` from the same user returns the first order (created=False) when the
+    request is the same, and is refused (409) when it differs. Sold out is 409 and a short
+    wallet 402, and either leaves nothing behind.
+    """
+    product = visible_product(product_id)
+    qty = parse_quantity(product, quantity)
+    cleaned = clean_fields(product, fields)
+    try:
+        with db.atomic():
+            existing = Order.get_or_none(
+                (Order.api_user_id == user.id) & (Order.idem_key == idem_key)
+            )
+            if existing is None:
+                try:
+                    with db.atomic():
+                        order = _new_order(
+                            product,
+                            qty,
+                            user,
+                            cleaned,
+                            api_user_id=user.id,
+                            idem_key=idem_key,
+                            request_hash=request_hash,
+                            gateway="wallet",
+                            ip=ip or None,
+                        )
+                except IntegrityError:  # the same key, committed concurrently
+                    existing = Order.get(
+                        (Order.api_user_id == user.id) & (Order.idem_key == idem_key)
+                    )
+            if existing is not None:
+                if existing.request_hash != request_hash:
+                    raise OrderError(
+                        "This Idempotency-Key was used for a different request.",
+                        "idempotency_conflict",
+                        409,
+                    )
+                return existing, False
+            transition(order, "pending", new=True, actor=user)
+            if product.kind == "card":
+                inventory.reserve(product.id, qty, order.id)
+            _move_to_escrow(
+                order, ledger.user_account(user.id, "wallet"), f"wallet:{order.order_no}"
+            )
+            transition(order, "paid", actor=user)
+            order = deliver(order.id)
+    except SoldOut as exc:
+        raise OrderError(_sold_out_message(exc), "sold_out", 409) from None
+    return order, True
+
+
+# paying ------------------------------------------------------------------------------------
+
+
+def payer_account(order: Order):
+    """Where a refund of this order goes: the buyer's wallet, or the guest refund queue."""
+    if order.user_id:
+        return ledger.user_account(order.user_id, "wallet")
+    return ledger.system_account("refunds_payable")
+
+
+def pay_with_wallet(order: Order, actor=None) -> Order:
+    """Pay a pending order from the buyer's wallet, then deliver it."""
+    if not order.user_id:
+        raise OrderError("Sign in to pay with your balance.", "wallet_needs_account", 403)
+    with db.atomic():
+        order = Order.get_by_id(order.id)
+        if order.status != "pending":
+            raise OrderError(
+                f"This order is {order.status}, not awaiting payment.", "not_pending", 409
+            )
+        _move_to_escrow(
+            order, ledger.user_account(order.user_id, "wallet"), f"wallet:{order.order_no}"
+        )
+        transition(order, "paid", actor=actor, gateway="wallet")
+    return deliver(order.id)
+
+
+def _move_to_escrow(order: Order, source, idem_key: str) -> None:
+    try:
+        ledger.transfer(
+            source,
+            ledger.system_account("escrow"),
+            order.amount,
+            "order.pay",
+            ref=order.order_no,
+            idem_key=idem_key,
+        )
+    except ledger.InsufficientFunds:
+        raise OrderError(
+            "Your balance is too low for this order.", "insufficient_balance", 402
+        ) from None
+
+
+def credit_gateway_payment(order: Order, gateway: str, txn_id: str, amount: int) -> str:
+    """Apply a verified gateway payment to the order, inside the caller's transaction.
+    Returns the outcome: paid, reclaimed (late payment found stock), refunded (late, sold
+    out), or duplicate (the order was already paid: the money goes back to the payer)."""
+    source = ledger.system_account(f"gateway:{gateway}")
+    idem = f"pay:{gateway}:{txn_id}"
+    if order.status == "pending":
+        _move_to_escrow(order, source, idem)
+        transition(order, "paid", gateway=gateway)
+        return "paid"
+    if order.status == "expired":
+        _move_to_escrow(order, source, idem)
+        if order.kind == "card":
+            try:
+                inventory.reserve(order.product_id, order.quantity, order.id, None)
+            except SoldOut:
+                _refund_in_tx(
+                    order, "The payment arrived after the order expired and the stock was sold out."
+                )
+                return "refunded"
+        transition(order, "paid", gateway=gateway, reason="late payment, stock re-claimed")
+        return "reclaimed"
+    # paid twice (or after cancellation): the money is the payer's, return it at once
+    ledger.transfer(
+        source,
+        payer_account(order),
+        amount,
+        "order.duplicate_payment",
+        ref=order.order_no,
+        idem_key=idem,
+    )
+    return "duplicate"
+
+
+# delivering --------------------------------------------------------------------------------
+
+
+def deliver(order_id: int) -> Order:
+    """Hand over a paid order's goods. Safe to call again: only a `paid` order moves."""
+    with db.atomic():
+        order = Order.get_by_id(order_id)
+        if order.status != "paid":
+            return order
+        reasons = [r for r in plugins.fire("risk_check", order=order) if r]
+        if reasons:
+            transition(order, "held", reason="; ".join(map(str, reasons)))
+            return order
+        if order.kind == "card":
+            moved = inventory.sell_reserved(order.id, order.quantity)
+            if moved != order.quantity:
+                _refund_in_tx(order, "The reserved stock could not be delivered.")
+                return order
+        else:
+            result = plugins.fire("deliver", order=order, product=order.product)
+            items = [str(i) for r in result for i in (r if isinstance(r, list) else [r])]
+            if not items:
+                return order  # waits in the staff delivery queue
+            DeliveryItem.insert_many([{"order": order.id, "secret": s} for s in items]).execute()
+        _mark_delivered(order)
+    return order
+
+
+def _mark_delivered(order: Order, actor=None) -> None:
+    hours = settings.get("escrow.hours")
+    transition(order, "delivered", actor=actor, settle_after=now() + timedelta(hours=hours))
+    Product.update(sold_count=Product.sold_count + order.quantity).where(
+        Product.id == order.product_id
+    ).execute()
+
+
+def deliver_manually(order: Order, lines: list[str], actor) -> Order:
+    """Staff hand over a manual or recharge order (codes, receipts), one item per line."""
+    items = [line.strip() for line in lines if line.strip()]
+    if not items:
+        raise OrderError("Enter what you delivered, one item per line.", "bad_items")
+    with db.atomic():
+        order = Order.get_by_id(order.id)
+        if order.status not in ("paid", "held"):
+            raise OrderError(
+                f"This order is {order.status}; only paid orders can be delivered.", "not_paid", 409
+            )
+        if order.status == "held":
+            transition(order, "paid", actor=actor, reason="released by staff")
+        DeliveryItem.insert_many([{"order": order.id, "secret": s} for s in items]).execute()
+        _mark_delivered(order, actor)
+    return order
+
+
+def release_held(order: Order, actor) -> Order:
+    """Staff approve a held order: it goes back to paid and is delivered."""
+    with db.atomic():
+        order = Order.get_by_id(order.id)
+        if order.status != "held":
+            raise OrderError(f"This order is {order.status}, not held.", "not_held", 409)
+        transition(order, "paid", actor=actor, reason="approved by staff")
+    if order.kind == "card":
+        with db.atomic():
+            order = Order.get_by_id(order.id)
+            inventory.sell_reserved(order.id, order.quantity)
+            _mark_delivered(order, actor)
+        return order
+    return deliver(order.id)
+
+
+def delivered_items(order: Order) -> list[str]:
+    if order.status not in ("delivered", "completed", "disputed"):
+        return []
+    if order.kind == "card":
+        return inventory.order_secrets(order.id)
+    return [i.secret for i in order.items.order_by(DeliveryItem.id)]
+
+
+# completing --------------------------------------------------------------------------------
+
+
+def complete(order: Order, actor=None, reason: str = "") -> Order:
+    """Confirm receipt (by the buyer, staff, or the escrow timer) and settle the escrow."""
+    with db.atomic():
+        order = Order.get_by_id(order.id)
+        if order.status != "delivered":
+            raise OrderError(
+                f"This order is {order.status}; only delivered orders complete.",
+                "not_delivered",
+                409,
+            )
+        if order.amount:
+            ledger.post(
+                [(ledger.system_account("escrow"), -order.amount), *settlement.split(order)],
+                "order.settle",
+                ref=order.order_no,
+                idem_key=f"settle:{order.order_no}",
+            )
+        transition(order, "completed", actor=actor, reason=reason)
+    return order
+
+
+def complete_due(limit: int = 500) -> int:
+    """Auto-confirm delivered orders whose escrow window has passed (a periodic job)."""
+    due = (
+        Order.select(Order.id)
+        .where((Order.status == "delivered") & (Order.settle_after <= now()))
+        .order_by(Order.id)
+        .limit(limit)
+    )
+    done = 0
+    for row in list(due):
+        try:
+            complete(row, reason="confirmed automatically after the escrow window")
+            done += 1
+        except (OrderError, StaleOrder):
+            continue
+    return done
+
+
+# refunding ---------------------------------------------------------------------------------
+
+
+def refund(order: Order, reason: str, actor=None) -> Order:
+    """Staff refund a whole order with a reason the customer sees."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise OrderError("Give the customer a reason for the refund.", "reason_required")
+    with db.atomic():
+        order = Order.get_by_id(order.id)
+        if order.status not in ("paid", "held", "delivered", "disputed"):
+            raise OrderError(f"A {order.status} order cannot be refunded.", "not_refundable", 409)
+        _refund_in_tx(order, reason, actor)
+    return order
+
+
+def _refund_in_tx(order: Order, reason: str, actor=None) -> None:
+    if order.amount:
+        ledger.transfer(
+            ledger.system_account("escrow"),
+            payer_account(order),
+            order.amount,
+            "order.refund",
+            ref=order.order_no,
+            idem_key=f"refund:{order.order_no}",
+            actor=actor,
+        )
+    if order.kind == "card":
+        inventory.void_order_keys(order.id)
+        inventory.release(order.id, order.product_id)
+    transition(order, "refunded", actor=actor, reason=reason)
+
+
+# expiring ----------------------------------------------------------------------------------
+
+
+def cancel(order: Order, actor=None) -> Order:
+    """The buyer gives up an unpaid order; its stock goes back at once."""
+    with db.atomic():
+        order = Order.get_by_id(order.id)
+        if order.status != "pending":
+            raise OrderError(
+                f"This order is {order.status}; only unpaid orders can be cancelled.",
+                "not_pending",
+                409,
+            )
+        if order.kind == "card":
+            inventory.release(order.id, order.product_id)
+        transition(order, "cancelled", actor=actor, reason="cancelled by the buyer")
+    return order
+
+
+def expire_due(limit: int = 500) -> int:
+    """Expire unpaid orders past their reservation and release their stock (periodic job)."""
+    due = (
+        Order.select(Order.id)
+        .where((Order.status == "pending") & (Order.expires_at <= now()))
+        .order_by(Order.id)
+        .limit(limit)
+    )
+    done = 0
+    for row in list(due):
+        try:
+            with db.atomic():
+                order = Order.get_by_id(row.id)
+                if order.status != "pending":
+                    continue
+                if order.kind == "card":
+                    inventory.release(order.id, order.product_id)
+                transition(order, "expired", reason="not paid in time")
+            done += 1
+        except StaleOrder:
+            continue
+    return done
+
+
+def resume_paid(older_than_seconds: int = 30, limit: int = 500) -> int:
+    """Deliver paid orders left undelivered (a crash between payment and delivery)."""
+    cutoff = now() - timedelta(seconds=older_than_seconds)
+    rows = (
+        Order.select(Order.id)
+        .where((Order.status == "paid") & (Order.paid_at <= cutoff) & (Order.kind == "card"))
+        .order_by(Order.id)
+        .limit(limit)
+    )
+    done = 0
+    for row in list(rows):
+        if deliver(row.id).status != "paid":
+            done += 1
+    return done
+
+
+# finding -----------------------------------------------------------------------------------
+
+
+def get_for_user(order_no: str, user) -> Order | None:
+    """The order if `user` owns it (or is staff); None otherwise, never a hint it exists."""
+    order = Order.get_or_none(Order.order_no == (order_no or "").strip())
+    if order is None or user is None:
+        return None
+    if order.user_id == user.id or getattr(user, "is_staff", False):
+        return order
+    return None
+
+
+def lookup_guest(order_no: str, contact: str, query_password: str) -> Order | None:
+    """A guest's order, only with the number, the contact and the query password all right.
+    Every wrong answer returns None the same way (the caller throttles attempts)."""
+    order = Order.get_or_none(Order.order_no == (order_no or "").strip())
+    index = contact_index(contact)
+    if order is None or not order.query_password_hash or index != order.contact_index:
+        check_password_hash(_DUMMY, query_password or "")  # same work either way
+        return None
+    if not check_password_hash(order.query_password_hash, query_password or ""):
+        return None
+    return order
+
+
+_DUMMY = generate_password_hash("kashop-dummy-password", method="scrypt")

@@ -1,0 +1,2 @@
+"""Payments: gateways offered by plugins, idempotent crediting of their callbacks, wallet
+top-ups."""
