@@ -38,8 +38,23 @@ class Registry:
         self._state_at = 0.0
         if not safe_mode:
             for info in discover():
-                self.pm.register(info.module, name=info.name)
-                self.plugins[info.name] = info
+                if self._register(info):
+                    self.plugins[info.name] = info
+
+    def _register(self, info: PluginInfo) -> bool:
+        """Register one plugin with pluggy. A hook implementation whose arguments do not match
+        its spec is refused by pluggy; that plugin is logged and skipped like one that fails to
+        import, instead of stopping the shop. A misspelt hook name would silently never be
+        called, so it is logged as a warning."""
+        try:
+            self.pm.register(info.module, name=info.name)
+        except pluggy.PluginValidationError:
+            log.exception("plugin %s has an invalid hook implementation; skipped", info.name)
+            return False
+        for caller in self.pm.get_hookcallers(info.module) or []:
+            if caller.spec is None:
+                log.warning("plugin %s implements unknown hook %s", info.name, caller.name)
+        return True
 
     # state -----------------------------------------------------------------------------
 
