@@ -159,7 +159,10 @@ class Registry:
 
     def fire(self, hook_name: str, **kwargs) -> list:
         """Call every enabled implementation, each on its own: one that raises is logged and
-        the others still run. Returns the non-None results, in pluggy's call order."""
+        the others still run. Returns the non-None results, in pluggy's call order; for a
+        `firstresult` hook (`deliver`) the calls stop at the first one, as its spec promises."""
+        spec = getattr(self.pm.hook, hook_name).spec
+        first_only = spec is not None and spec.opts.get("firstresult", False)
         results = []
         for impl in reversed(self._impls(hook_name)):
             args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
@@ -170,6 +173,8 @@ class Registry:
                 continue
             if result is not None:
                 results.append(result)
+                if first_only:
+                    break
         return results
 
 
