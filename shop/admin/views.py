@@ -90,26 +90,37 @@ def users():
     return render_template("admin/users.html", rows=rows, page=page, page_size=PAGE_SIZE)
 
 
-@bp.route("/plugins", methods=["GET"])
-@staff_required
-def plugins_page():
+def _plugins_page(status: int = 200):
     reg = plugins.registry()
     items = [
         {"info": info, "enabled": reg.is_enabled(name), "settings": reg.settings(name)}
         for name, info in sorted(reg.plugins.items())
     ]
-    return render_template("admin/plugins.html", items=items)
+    return render_template("admin/plugins.html", items=items), status
+
+
+def _plugin_or_404(name: str):
+    reg = plugins.registry()
+    if name not in reg.plugins:
+        abort(404)
+    return reg.info(name)
+
+
+@bp.route("/plugins", methods=["GET"])
+@staff_required
+def plugins_page():
+    return _plugins_page()
 
 
 @bp.route("/plugins/<name>/toggle", methods=["POST"])
 @staff_required
 def plugin_toggle(name):
-    reg = plugins.registry()
+    _plugin_or_404(name)
     try:
-        reg.set_enabled(name, request.form.get("enabled") == "1", actor=current_user)
+        plugins.registry().set_enabled(name, request.form.get("enabled") == "1", actor=current_user)
     except PluginError as exc:
         flash(str(exc), "error")
-        return redirect(url_for("admin.plugins_page")), 303
+        return _plugins_page(400)
     flash(_("Plugin %(name)s updated.", name=name), "success")
     return redirect(url_for("admin.plugins_page")), 303
 
@@ -117,17 +128,16 @@ def plugin_toggle(name):
 @bp.route("/plugins/<name>/settings", methods=["POST"])
 @staff_required
 def plugin_settings(name):
-    reg = plugins.registry()
-    info = reg.info(name) if name in reg.plugins else abort(404)
+    info = _plugin_or_404(name)
     raw = {s.key: request.form.get(f"setting:{s.key}", "") for s in info.settings}
     for s in info.settings:
         if s.type == "bool":
             raw[s.key] = "1" if request.form.get(f"setting:{s.key}") else "0"
     try:
-        reg.save_settings(name, raw, actor=current_user)
+        plugins.registry().save_settings(name, raw, actor=current_user)
     except PluginError as exc:
         flash(str(exc), "error")
-        return redirect(url_for("admin.plugins_page")), 303
+        return _plugins_page(400)
     flash(_("Settings of %(name)s saved.", name=name), "success")
     return redirect(url_for("admin.plugins_page")), 303
 

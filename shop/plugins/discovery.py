@@ -65,7 +65,9 @@ def _load_folder(path: Path) -> PluginInfo:
     meta = json.loads((path / "plugin.json").read_text(encoding="utf-8"))
     mod_name = f"kashop_plugins.{path.name}"
     module = sys.modules.get(mod_name)
-    if module is None:
+    # Reuse the module only if it came from this very folder: another plugins/ directory
+    # (tests, a second instance in one process) may hold a different plugin of that name.
+    if module is None or Path(module.__file__) != path / "__init__.py":
         spec = importlib.util.spec_from_file_location(
             mod_name, path / "__init__.py", submodule_search_locations=[str(path)]
         )
@@ -80,8 +82,11 @@ def _load_folder(path: Path) -> PluginInfo:
     return _info(meta, module, "folder")
 
 
-def discover(plugin_dir: Path = PLUGIN_DIR) -> list[PluginInfo]:
-    """Every loadable plugin; a broken one is logged and skipped, never fatal to the shop."""
+def discover(plugin_dir: Path | None = None) -> list[PluginInfo]:
+    """Every loadable plugin; a broken one is logged and skipped, never fatal to the shop.
+
+    PLUGIN_DIR is read at call time, not bound as a default, so it can be pointed elsewhere."""
+    plugin_dir = plugin_dir or PLUGIN_DIR
     found: dict[str, PluginInfo] = {}
     if plugin_dir.is_dir():
         for path in sorted(plugin_dir.iterdir()):

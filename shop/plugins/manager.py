@@ -38,8 +38,23 @@ class Registry:
         self._state_at = 0.0
         if not safe_mode:
             for info in discover():
-                self.pm.register(info.module, name=info.name)
-                self.plugins[info.name] = info
+                if self._register(info):
+                    self.plugins[info.name] = info
+
+    def _register(self, info: PluginInfo) -> bool:
+        """Register one plugin with pluggy. A hook implementation whose arguments do not match
+        its spec is refused by pluggy; that plugin is logged and skipped like one that fails to
+        import, instead of stopping the shop. A misspelt hook name would silently never be
+        called, so it is logged as a warning."""
+        try:
+            self.pm.register(info.module, name=info.name)
+        except pluggy.PluginValidationError:
+            log.exception("plugin %s has an invalid hook implementation; skipped", info.name)
+            return False
+        for caller in self.pm.get_hookcallers(info.module) or []:
+            if caller.spec is None:
+                log.warning("plugin %s implements unknown hook %s", info.name, caller.name)
+        return True
 
     # state -----------------------------------------------------------------------------
 
@@ -144,7 +159,10 @@ class Registry:
 
     def fire(self, hook_name: str, **kwargs) -> list:
         """Call every enabled implementation, each on its own: one that raises is logged and
-        the others still run. Returns the non-None results, in pluggy's call order."""
+        the others still run. Returns the non-None results, in pluggy's call order; for a
+        `firstresult` hook (`deliver`) the calls stop at the first one, as its spec promises."""
+        spec = getattr(self.pm.hook, hook_name).spec
+        first_only = spec is not None and spec.opts.get("firstresult", False)
         results = []
         for impl in reversed(self._impls(hook_name)):
             args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
@@ -155,6 +173,8 @@ class Registry:
                 continue
             if result is not None:
                 results.append(result)
+                if first_only:
+                    break
         return results
 
 
