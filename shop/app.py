@@ -6,6 +6,7 @@ from flask import Flask, g, redirect, request, url_for
 from flask_babel import Babel, get_locale
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shop import crypto, migrations, plugins, settings, themes
 from shop import db as shop_db
@@ -35,6 +36,16 @@ def create_app(overrides: dict | None = None) -> Flask:
         SHOP_INSTANCE=str(cfg.path),
         SHOP_REDIS_URL=cfg.redis_url,
     )
+    if cfg.public_url and cfg.public_url.startswith("https://"):
+        # served over TLS: cookies must never travel over plain HTTP
+        app.config.update(
+            SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True, PREFERRED_URL_SCHEME="https"
+        )
+    if cfg.trusted_proxies:
+        # behind nginx/Caddy: the client address and scheme come from X-Forwarded-*, which
+        # is trusted only for the configured number of proxy hops
+        n = cfg.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.config.update(overrides or {})
     app.instance_path = str(cfg.path)
 
@@ -46,7 +57,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     Babel(app, locale_selector=select_locale)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
-    login_manager.session_protection = "strong"
+    # Sessions are not pinned to an IP: phones hop networks. Rotation on login and the
+    # session version (bumped on password change) end stolen or stale sessions instead.
+    login_manager.session_protection = None
     themes.init_app(app)
     plugins.init(safe_mode=cfg.safe_mode)
 

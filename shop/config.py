@@ -22,6 +22,8 @@ class InstanceConfig:
     database_url: str
     redis_url: str | None
     safe_mode: bool
+    public_url: str | None
+    trusted_proxies: int
 
 
 def instance_path() -> Path:
@@ -74,4 +76,12 @@ def load_config() -> InstanceConfig:
         database_url=database_url,
         redis_url=os.environ.get("SHOP_REDIS_URL") or None,
         safe_mode=os.environ.get("SHOP_SAFE_MODE", "") not in ("", "0", "false"),
+        public_url=(os.environ.get("SHOP_PUBLIC_URL") or "").rstrip("/") or None,
+        trusted_proxies=_proxy_count(os.environ.get("SHOP_TRUSTED_PROXIES", "0")),
     )
+
+
+def _proxy_count(raw: str) -> int:
+    if not raw.strip().isdigit() or int(raw) > 5:
+        raise RuntimeError("SHOP_TRUSTED_PROXIES must be the number of proxies in front (0-5)")
+    return int(raw)

@@ -6,8 +6,8 @@ from flask import request
 
 
 def client_ip() -> str:
-    """The client's address. Behind the TLS proxy, gunicorn's forwarded_allow_ips makes
-    remote_addr the real client; X-Forwarded-For is never trusted here directly."""
+    """The client's address. Behind a proxy, SHOP_TRUSTED_PROXIES makes werkzeug's ProxyFix
+    put the real client here from X-Forwarded-For; the header is never read directly."""
     return request.remote_addr or ""
 
 

@@ -179,3 +179,32 @@ def test_open_redirect_after_login_is_ignored(client, owner):
         form_url=token_page,
     )
     assert response.headers["Location"] == "/"
+
+
+# over HTTPS flask-wtf also checks that a form was posted from this site (Referer)
+HTTPS = {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_REFERER": "https://localhost/login"}
+
+
+def test_behind_a_proxy_the_throttle_counts_the_real_client(db_url, tmp_path, monkeypatch):
+    """With SHOP_TRUSTED_PROXIES=1 two customers behind nginx are two addresses: one
+    attacker's failures do not lock the other out."""
+    from shop import create_app
+    from shop.setup.service import initialize
+
+    monkeypatch.setenv("SHOP_INSTANCE", str(tmp_path / "proxied"))
+    monkeypatch.setenv("SHOP_DATABASE_URL", db_url)
+    monkeypatch.setenv("SHOP_TRUSTED_PROXIES", "1")
+    monkeypatch.setenv("SHOP_PUBLIC_URL", "https://shop.example.com")
+    app = create_app({"TESTING": True})
+    with app.app_context():
+        initialize("S", "owner@example.com", "owner-pass-1", "en")
+    attacker = app.test_client()
+    attacker.environ_base.update(HTTP_X_FORWARDED_FOR="203.0.113.9", **HTTPS)
+    for _ in range(6):
+        login(attacker, "owner@example.com", "wrong-password")
+    assert login(attacker, "owner@example.com", "owner-pass-1").status_code == 429
+    owner = app.test_client()
+    owner.environ_base.update(HTTP_X_FORWARDED_FOR="198.51.100.7", **HTTPS)
+    response = login(owner, "owner@example.com", "owner-pass-1")
+    assert response.status_code == 302
+    assert "Secure" in response.headers["Set-Cookie"]
