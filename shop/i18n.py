@@ -5,13 +5,14 @@ from flask import request
 from flask_login import current_user
 
 from shop import settings
+from shop.messages import N_
 
 LANGUAGES = {"zh_CN": "中文", "en": "English"}
 
 settings.register(
     "shop.language",
     "zh_CN",
-    "Default language of the shop (zh_CN or en)",
+    N_("Default language of the shop (zh_CN or en)"),
     choices=lambda: list(LANGUAGES),
 )
 

@@ -58,7 +58,7 @@ def settings_page():
             try:
                 settings.set_value(item.key, raw, actor=current_user)
             except SettingError as exc:
-                errors[item.key] = str(exc)
+                errors[item.key] = exc.translated()
         if not errors:
             flash(_("Settings saved."), "success")
             return redirect(url_for("admin.settings_page"))
@@ -139,7 +139,7 @@ def themes_page():
         try:
             settings.set_value("theme.active", request.form.get("theme", ""), actor=current_user)
         except SettingError as exc:
-            flash(str(exc), "error")
+            flash(exc.translated(), "error")
             return redirect(url_for("admin.themes_page")), 303
         flash(_("Theme switched."), "success")
         return redirect(url_for("admin.themes_page")), 303
