@@ -13,6 +13,7 @@ from shop.config import load_config
 from shop.db import db
 from shop.i18n import select_locale
 from shop.security.headers import add_security_headers
+from shop.settings import service as settings_service
 
 log = logging.getLogger("shop")
 csrf = CSRFProtect()
@@ -41,6 +42,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     crypto.configure(cfg.master_key)
     shop_db.bind(cfg.database_url)
     migrations.run()
+    # the settings cache is per process; values read from another database must not leak in
+    settings_service.invalidate()
 
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale)
