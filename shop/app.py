@@ -3,7 +3,7 @@
 import logging
 
 from flask import Flask, g, redirect, request, url_for
-from flask_babel import Babel, get_locale
+from flask_babel import Babel
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
@@ -11,7 +11,7 @@ from shop import crypto, migrations, plugins, settings, themes
 from shop import db as shop_db
 from shop.config import load_config
 from shop.db import db
-from shop.i18n import select_locale
+from shop.i18n import current_language, select_locale
 from shop.security.headers import add_security_headers
 from shop.settings import service as settings_service
 
@@ -104,5 +104,5 @@ def _register_request_hooks(app: Flask) -> None:
         return {
             "shop_name": settings.get("shop.name"),
             "slot": lambda name, **ctx: plugins.render_slot(name, ctx),
-            "get_locale": get_locale,
+            "ui_language": current_language(),
         }

@@ -1,7 +1,9 @@
 """Which language a page is shown in: the user's choice, then the visitor's cookie, then the
 shop's default language."""
 
+from babel import Locale
 from flask import request
+from flask_babel import get_locale
 from flask_login import current_user
 
 from shop import settings
@@ -24,3 +26,16 @@ def select_locale() -> str:
     if cookie in LANGUAGES:
         return cookie
     return settings.get("shop.language")
+
+
+def current_language() -> str:
+    """The page's language as one of the `LANGUAGES` codes, for templates to compare.
+
+    Babel expands zh_CN to zh_Hans_CN (likely subtags), so ``str(get_locale()) == "zh_CN"``
+    never holds; the catalog lives in translations/zh_Hans_CN for the same reason.
+    """
+    locale = get_locale()
+    for code in LANGUAGES:
+        if locale == Locale.parse(code):
+            return code
+    return "en"
