@@ -234,5 +234,12 @@ def set_role(user: User, role: str, actor) -> None:
         record("user.role", target=f"user:{user.id}", actor=actor, role=role)
 
 
+def set_locale(user: User, locale: str) -> None:
+    """Remember a signed-in user's language: it outranks the cookie when pages pick one, so
+    the switch must change it, and it then follows the user to other devices."""
+    User.update(locale=locale).where(User.id == user.id).execute()
+    user.locale = locale
+
+
 def owner_exists() -> bool:
     return User.select().where(User.role == "owner").exists()

@@ -154,6 +154,8 @@ def set_language(code):
 
     if code not in LANGUAGES:
         return redirect(url_for("storefront.home"))
+    if current_user.is_authenticated:
+        service.set_locale(current_user, code)
     response = redirect(safe_next_url(request.form.get("next")) or url_for("storefront.home"))
     response.set_cookie("lang", code, max_age=365 * 86400, samesite="Lax", httponly=True)
     return response
