@@ -3,7 +3,7 @@
 import logging
 
 from flask import Flask, g, redirect, request, url_for
-from flask_babel import Babel, get_locale
+from flask_babel import Babel
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -12,8 +12,9 @@ from shop import crypto, migrations, plugins, settings, themes
 from shop import db as shop_db
 from shop.config import load_config
 from shop.db import db
-from shop.i18n import select_locale
+from shop.i18n import current_language, select_locale
 from shop.security.headers import add_security_headers
+from shop.settings import service as settings_service
 
 log = logging.getLogger("shop")
 csrf = CSRFProtect()
@@ -52,6 +53,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     crypto.configure(cfg.master_key)
     shop_db.bind(cfg.database_url)
     migrations.run()
+    # the settings cache is per process; values read from another database must not leak in
+    settings_service.invalidate()
 
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale)
@@ -114,5 +117,5 @@ def _register_request_hooks(app: Flask) -> None:
         return {
             "shop_name": settings.get("shop.name"),
             "slot": lambda name, **ctx: plugins.render_slot(name, ctx),
-            "get_locale": get_locale,
+            "ui_language": current_language(),
         }

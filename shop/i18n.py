@@ -1,17 +1,20 @@
 """Which language a page is shown in: the user's choice, then the visitor's cookie, then the
 shop's default language."""
 
+from babel import Locale
 from flask import request
+from flask_babel import get_locale
 from flask_login import current_user
 
 from shop import settings
+from shop.messages import N_
 
 LANGUAGES = {"zh_CN": "中文", "en": "English"}
 
 settings.register(
     "shop.language",
     "zh_CN",
-    "Default language of the shop (zh_CN or en)",
+    N_("Default language of the shop (zh_CN or en)"),
     choices=lambda: list(LANGUAGES),
 )
 
@@ -23,3 +26,16 @@ def select_locale() -> str:
     if cookie in LANGUAGES:
         return cookie
     return settings.get("shop.language")
+
+
+def current_language() -> str:
+    """The page's language as one of the `LANGUAGES` codes, for templates to compare.
+
+    Babel expands zh_CN to zh_Hans_CN (likely subtags), so ``str(get_locale()) == "zh_CN"``
+    never holds; the catalog lives in translations/zh_Hans_CN for the same reason.
+    """
+    locale = get_locale()
+    for code in LANGUAGES:
+        if locale == Locale.parse(code):
+            return code
+    return "en"

@@ -38,6 +38,7 @@ def test_first_visit_shows_setup_then_setup_creates_owner(client, app):
 
 
 def test_setup_refuses_weak_password_and_creates_nothing(client, app):
+    client.set_cookie("lang", "en")  # a fresh shop speaks zh_CN until setup says otherwise
     response = submit(
         client,
         "/setup",

@@ -14,6 +14,7 @@ from shop.audit import record
 from shop.clock import now
 from shop.crypto import blind_index, normalize_email, normalize_phone
 from shop.db import db
+from shop.messages import N_, Refusal
 from shop.security import throttle
 
 EMAIL_RE = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,24}$")
@@ -27,7 +28,7 @@ RESET_MAX_AGE = 3600
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(16), method="scrypt")
 
 
-class AccountError(ValueError):
+class AccountError(Refusal):
     """A refused account change; the message is fit to show the person who asked."""
 
 
@@ -42,22 +43,26 @@ def phone_index(phone: str) -> str:
 def clean_email(raw: str) -> str:
     email = (raw or "").strip()
     if len(email) > 254 or not EMAIL_RE.match(email):
-        raise AccountError("Enter a valid email address, like name@example.com.")
+        raise AccountError(N_("Enter a valid email address, like name@example.com."))
     return email
 
 
 def clean_phone(raw: str) -> str:
     phone = re.sub(r"[\s()-]", "", raw or "")
     if not PHONE_RE.match(phone):
-        raise AccountError("Enter a valid phone number: digits only, 6 to 15 of them.")
+        raise AccountError(N_("Enter a valid phone number: digits only, 6 to 15 of them."))
     return phone
 
 
 def check_password_strength(password: str) -> None:
     if len(password or "") < MIN_PASSWORD:
-        raise AccountError(f"The password must have at least {MIN_PASSWORD} characters.")
+        raise AccountError(
+            N_("The password must have at least %(count)d characters."), count=MIN_PASSWORD
+        )
     if len(password) > MAX_PASSWORD:
-        raise AccountError(f"The password may have at most {MAX_PASSWORD} characters.")
+        raise AccountError(
+            N_("The password may have at most %(count)d characters."), count=MAX_PASSWORD
+        )
 
 
 def hash_password(password: str) -> str:
@@ -93,21 +98,27 @@ def register(
     email = clean_email(email)
     check_password_strength(password)
     if role not in ROLES:
-        raise AccountError(f"Unknown role {role!r}; choose one of: {', '.join(ROLES)}.")
+        raise AccountError(
+            N_("Unknown role %(role)s; choose one of: %(roles)s."),
+            role=repr(role),
+            roles=", ".join(ROLES),
+        )
     phone = clean_phone(phone) if phone else None
     referrer = None
     if referrer_code:
         referrer = find_by_invite_code(referrer_code)
         if referrer is None:
-            raise AccountError(f"No account has the invite code {referrer_code!r}.")
+            raise AccountError(
+                N_("No account has the invite code %(code)s."), code=repr(referrer_code)
+            )
     pw_hash = hash_password(password)
     for _ in range(5):
         try:
             with db.atomic():
                 if find_by_email(email) is not None:
-                    raise AccountError("An account with this email already exists.")
+                    raise AccountError(N_("An account with this email already exists."))
                 if phone and User.get_or_none(User.phone_index == phone_index(phone)):
-                    raise AccountError("An account with this phone number already exists.")
+                    raise AccountError(N_("An account with this phone number already exists."))
                 user = User.create(
                     email=email,
                     email_index=email_index(email),
@@ -124,9 +135,9 @@ def register(
         except IntegrityError as exc:
             # a concurrent registration of the same email, or an invite code collision
             if find_by_email(email) is not None:
-                raise AccountError("An account with this email already exists.") from exc
+                raise AccountError(N_("An account with this email already exists.")) from exc
     else:
-        raise AccountError("Could not allocate an invite code; please try again.")
+        raise AccountError(N_("Could not allocate an invite code; please try again."))
     plugins.notify(event="user.registered", user=user)
     return user
 
@@ -143,15 +154,15 @@ def authenticate(email: str, password: str, ip: str = "") -> User:
     """
     key = _login_key((email or "").strip().lower(), ip)
     if throttle.blocked(key, LOGIN_LIMIT, LOGIN_WINDOW):
-        raise AccountError("Too many failed sign-ins. Please wait 15 minutes and try again.")
+        raise AccountError(N_("Too many failed sign-ins. Please wait 15 minutes and try again."))
     user = find_by_email(email) if EMAIL_RE.match((email or "").strip()) else None
     # an unknown email costs the same hash check as a known one: no timing oracle
     stored = user.password_hash if user is not None else _DUMMY_HASH
     if not check_password_hash(stored, password or "") or user is None:
         throttle.hit(key, LOGIN_WINDOW)
-        raise AccountError("Wrong email or password.")
+        raise AccountError(N_("Wrong email or password."))
     if not user.is_active:
-        raise AccountError("This account is disabled. Contact the shop.")
+        raise AccountError(N_("This account is disabled. Contact the shop."))
     throttle.clear(key)
     User.update(last_login_at=now()).where(User.id == user.id).execute()
     return user
@@ -159,7 +170,7 @@ def authenticate(email: str, password: str, ip: str = "") -> User:
 
 def change_password(user: User, current: str, new: str) -> None:
     if not check_password_hash(user.password_hash, current or ""):
-        raise AccountError("The current password is wrong.")
+        raise AccountError(N_("The current password is wrong."))
     set_password(user, new)
 
 
@@ -188,12 +199,12 @@ def user_for_reset_token(token: str, secret_key: str) -> User:
     try:
         data = _reset_serializer(secret_key).loads(token, max_age=RESET_MAX_AGE)
     except SignatureExpired:
-        raise AccountError("This reset link has expired. Ask for a new one.") from None
+        raise AccountError(N_("This reset link has expired. Ask for a new one.")) from None
     except BadSignature:
-        raise AccountError("This reset link is not valid. Ask for a new one.") from None
+        raise AccountError(N_("This reset link is not valid. Ask for a new one.")) from None
     user = User.get_or_none(User.id == data.get("u"))
     if user is None or user.session_version != data.get("v"):
-        raise AccountError("This reset link was already used. Ask for a new one.")
+        raise AccountError(N_("This reset link was already used. Ask for a new one."))
     return user
 
 
@@ -211,12 +222,23 @@ def request_password_reset(email: str, secret_key: str, url_for_token) -> None:
 
 def set_role(user: User, role: str, actor) -> None:
     if role not in ROLES:
-        raise AccountError(f"Unknown role {role!r}; choose one of: {', '.join(ROLES)}.")
+        raise AccountError(
+            N_("Unknown role %(role)s; choose one of: %(roles)s."),
+            role=repr(role),
+            roles=", ".join(ROLES),
+        )
     with db.atomic():
         User.update(role=role, session_version=User.session_version + 1).where(
             User.id == user.id
         ).execute()
         record("user.role", target=f"user:{user.id}", actor=actor, role=role)
+
+
+def set_locale(user: User, locale: str) -> None:
+    """Remember a signed-in user's language: it outranks the cookie when pages pick one, so
+    the switch must change it, and it then follows the user to other devices."""
+    User.update(locale=locale).where(User.id == user.id).execute()
+    user.locale = locale
 
 
 def owner_exists() -> bool:

@@ -48,7 +48,7 @@ def register():
                 referrer_code=form.invite_code.data or None,
             )
         except AccountError as exc:
-            form.email.errors = [*form.email.errors, _(str(exc))]
+            form.email.errors = [*form.email.errors, exc.translated()]
             status = 400
         else:
             _start_session(user)
@@ -67,7 +67,7 @@ def login():
         try:
             user = service.authenticate(form.email.data, form.password.data, client_ip())
         except AccountError as exc:
-            form.password.errors = [_(str(exc))]
+            form.password.errors = [exc.translated()]
             status = 429 if "Too many" in str(exc) else 400
         else:
             _start_session(user)
@@ -95,7 +95,7 @@ def account():
         try:
             service.change_password(current_user, form.current.data, form.password.data)
         except AccountError as exc:
-            form.current.errors = [_(str(exc))]
+            form.current.errors = [exc.translated()]
             status = 400
         else:
             _start_session(current_user._get_current_object())
@@ -130,7 +130,7 @@ def reset(token):
     try:
         user = service.user_for_reset_token(token, current_app.secret_key)
     except AccountError as exc:
-        flash(_(str(exc)), "error")
+        flash(exc.translated(), "error")
         return redirect(url_for("accounts.forgot"))
     form = ResetForm()
     status = 200
@@ -138,7 +138,7 @@ def reset(token):
         try:
             service.set_password(user, form.password.data)
         except AccountError as exc:
-            form.password.errors = [_(str(exc))]
+            form.password.errors = [exc.translated()]
             status = 400
         else:
             flash(_("Your password was reset. Sign in with the new one."), "success")
@@ -154,6 +154,8 @@ def set_language(code):
 
     if code not in LANGUAGES:
         return redirect(url_for("storefront.home"))
+    if current_user.is_authenticated:
+        service.set_locale(current_user, code)
     response = redirect(safe_next_url(request.form.get("next")) or url_for("storefront.home"))
     response.set_cookie("lang", code, max_age=365 * 86400, samesite="Lax", httponly=True)
     return response

@@ -58,7 +58,7 @@ def settings_page():
             try:
                 settings.set_value(item.key, raw, actor=current_user)
             except SettingError as exc:
-                errors[item.key] = str(exc)
+                errors[item.key] = exc.translated()
         if not errors:
             flash(_("Settings saved."), "success")
             return redirect(url_for("admin.settings_page"))
@@ -145,17 +145,21 @@ def plugin_settings(name):
 @bp.route("/themes", methods=["GET", "POST"])
 @staff_required
 def themes_page():
+    status = 200
     if request.method == "POST":
         try:
             settings.set_value("theme.active", request.form.get("theme", ""), actor=current_user)
         except SettingError as exc:
-            flash(str(exc), "error")
+            # bad input answers 400 on the page itself, with nothing changed
+            flash(exc.translated(), "error")
+            status = 400
+        else:
+            flash(_("Theme switched."), "success")
             return redirect(url_for("admin.themes_page")), 303
-        flash(_("Theme switched."), "success")
-        return redirect(url_for("admin.themes_page")), 303
-    return render_template(
+    page = render_template(
         "admin/themes.html", themes=themes.available().values(), active=themes.active()
     )
+    return page, status
 
 
 @bp.route("/audit")

@@ -2,8 +2,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shop.messages import N_, Refusal
 
-class SettingError(ValueError):
+
+class SettingError(Refusal):
     """A setting key or value the shop refuses; the message is shown to the person who typed it."""
 
 
@@ -36,7 +38,9 @@ def spec(key: str) -> SettingSpec:
         return _REGISTRY[key]
     except KeyError:
         raise SettingError(
-            f"unknown setting {key!r}; known settings: {', '.join(sorted(_REGISTRY))}"
+            N_("unknown setting %(key)s; known settings: %(keys)s"),
+            key=repr(key),
+            keys=", ".join(sorted(_REGISTRY)),
         ) from None
 
 
@@ -51,9 +55,9 @@ def parse_text(max_len: int = 200):
     def parse(raw: str) -> str:
         value = raw.strip()
         if not value:
-            raise SettingError("a value is required")
+            raise SettingError(N_("a value is required"))
         if len(value) > max_len:
-            raise SettingError(f"at most {max_len} characters")
+            raise SettingError(N_("at most %(count)d characters"), count=max_len)
         return value
 
     return parse
@@ -64,9 +68,9 @@ def parse_int(lo: int, hi: int):
         try:
             value = int(str(raw).strip())
         except ValueError:
-            raise SettingError(f"{raw!r} is not a whole number") from None
+            raise SettingError(N_("%(value)s is not a whole number"), value=repr(raw)) from None
         if not lo <= value <= hi:
-            raise SettingError(f"must be between {lo} and {hi}")
+            raise SettingError(N_("must be between %(lo)d and %(hi)d"), lo=lo, hi=hi)
         return value
 
     return parse
@@ -78,4 +82,4 @@ def parse_bool(raw: str) -> bool:
         return True
     if value in ("0", "false", "no", "off"):
         return False
-    raise SettingError(f"{raw!r} is not true or false")
+    raise SettingError(N_("%(value)s is not true or false"), value=repr(raw))

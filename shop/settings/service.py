@@ -11,6 +11,7 @@ import time
 from shop.audit import record
 from shop.clock import now
 from shop.db import db
+from shop.messages import N_
 from shop.settings.models import Setting
 from shop.settings.registry import SettingError, spec, specs
 
@@ -45,7 +46,11 @@ def set_value(key: str, raw: str, actor=None):
     item = spec(key)
     value = item.parse(raw)
     if item.choices is not None and value not in item.choices():
-        raise SettingError(f"{value!r} is not one of: {', '.join(item.choices())}")
+        raise SettingError(
+            N_("%(value)s is not one of: %(choices)s"),
+            value=repr(value),
+            choices=", ".join(item.choices()),
+        )
     with db.atomic():
         Setting.insert(key=key, value=json.dumps(value), updated_at=now()).on_conflict(
             conflict_target=[Setting.key],

@@ -4,9 +4,10 @@ from shop.accounts.models import User
 from shop.accounts.service import AccountError
 from shop.audit import record
 from shop.db import db
+from shop.messages import N_
 from shop.settings.registry import parse_text
 
-settings.register("shop.name", "Kashop", "The shop's name, shown on every page", parse_text(80))
+settings.register("shop.name", "Kashop", N_("The shop's name, shown on every page"), parse_text(80))
 
 
 def initialize(shop_name: str, email: str, password: str, language: str, demo: bool = False):
@@ -16,10 +17,10 @@ def initialize(shop_name: str, email: str, password: str, language: str, demo: b
         existing = accounts.find_by_email(accounts.clean_email(email))
         if existing is not None:
             if existing.role != "owner":
-                raise AccountError("An account with this email exists and is not the owner.")
+                raise AccountError(N_("An account with this email exists and is not the owner."))
             owner, created = existing, False
         elif User.select().where(User.role == "owner").exists():
-            raise AccountError("The shop already has an owner; sign in as the owner instead.")
+            raise AccountError(N_("The shop already has an owner; sign in as the owner instead."))
         else:
             owner = accounts.register(email, password, role="owner", locale=language)
             created = True

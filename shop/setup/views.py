@@ -1,5 +1,4 @@
 from flask import Blueprint, redirect, request, url_for
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_user
 from flask_wtf import FlaskForm
@@ -41,7 +40,7 @@ def setup():
                 form.demo.data,
             )
         except (AccountError, SettingError) as exc:
-            form.email.errors = [_(str(exc))]
+            form.email.errors = [exc.translated()]
             status = 400
         else:
             login_user(owner)

@@ -8,20 +8,28 @@ so no theme can replace them.
 """
 
 import json
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import abort, render_template, send_from_directory
 from flask.templating import Environment
 from jinja2 import BaseLoader, ChoiceLoader, TemplateNotFound
+from jinja2.loaders import split_template_path
+from werkzeug.security import safe_join
 
 from shop import settings
 from shop.config import ROOT
+from shop.messages import N_
+from shop.settings import SettingError
 from shop.settings.registry import parse_text
 
 THEME_DIR = ROOT / "themes"
 DEFAULT = "default"
 PREFIX = "theme/"
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,12 +43,21 @@ class Theme:
 
 
 def available() -> dict[str, Theme]:
+    """The installed themes by folder name. A folder with a broken theme.json is skipped with
+    a warning, so one bad upload cannot take the themes page and the storefront down."""
     themes = {}
     for path in sorted(THEME_DIR.iterdir()):
         meta_file = path / "theme.json"
-        if not meta_file.is_file():
+        if not NAME_RE.match(path.name) or not meta_file.is_file():
             continue
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("skipping theme %s: unreadable theme.json (%s)", path.name, exc)
+            continue
+        if not isinstance(meta, dict):
+            log.warning("skipping theme %s: theme.json is not an object", path.name)
+            continue
         themes[path.name] = Theme(
             name=path.name,
             title=meta.get("name", path.name),
@@ -52,29 +69,50 @@ def available() -> dict[str, Theme]:
     return themes
 
 
+def parse_theme(raw: str) -> str:
+    """Only an installed theme can become active, and the refusal names the ones there are."""
+    name = parse_text(64)(raw)
+    installed = available()
+    if name not in installed:
+        raise SettingError(
+            N_("There is no theme named %(name)s. Installed themes: %(themes)s."),
+            name=repr(name),
+            themes=", ".join(sorted(installed)),
+        )
+    return name
+
+
 settings.register(
     "theme.active",
     DEFAULT,
-    "The storefront theme customers see",
-    parse=parse_text(64),
+    N_("The storefront theme customers see"),
+    parse=parse_theme,
     choices=lambda: sorted(available()),
 )
 
 
 def active() -> str:
+    """The active theme, or the default one if the active theme's folder was removed."""
     name = settings.get("theme.active")
-    return name if (THEME_DIR / name / "theme.json").is_file() else DEFAULT
+    return name if NAME_RE.match(name) and (THEME_DIR / name / "theme.json").is_file() else DEFAULT
 
 
 class ThemeLoader(BaseLoader):
+    """Loads ``theme/<name>/<path>`` from the theme's templates, else from the default theme's.
+
+    The path is split with Jinja's own check, which refuses ``..`` and also drops empty
+    segments, so ``theme/x//etc/passwd`` cannot become an absolute path.
+    """
+
     def get_source(self, environment, template):
         if not template.startswith(PREFIX):
             raise TemplateNotFound(template)
         name, _, rel = template[len(PREFIX) :].partition("/")
-        if not rel or ".." in rel.split("/") or "/" in name or name.startswith("."):
+        pieces = split_template_path(rel)
+        if not pieces or not NAME_RE.match(name):
             raise TemplateNotFound(template)
         for theme in (name, DEFAULT):
-            path = THEME_DIR / theme / "templates" / rel
+            path = THEME_DIR.joinpath(theme, "templates", *pieces)
             if path.is_file():
                 source = path.read_text(encoding="utf-8")
                 mtime = path.stat().st_mtime
@@ -103,7 +141,10 @@ def static_file(name: str, filename: str):
         abort(404)
     for theme in (name, DEFAULT):
         folder = THEME_DIR / theme / "static"
-        if (folder / filename).is_file():
+        path = safe_join(str(folder), filename)
+        if path is None:
+            abort(404)
+        if Path(path).is_file():
             return send_from_directory(folder, filename, max_age=3600)
     abort(404)
 
