@@ -1,4 +1,4 @@
-"""Buying through the storefront: checkout, the order page and its keys.
+"""Buying through the storefront: checkout, the order page and its keys, the guest look-up.
 
 Payments are credited with `record_payment` directly (what a gateway's verified callback
 does), or through a fake gateway standing in for the sandbox plugin.
@@ -264,3 +264,46 @@ def test_refunded_order_shows_the_reason(client, app, product):
         service.refund(Order.get(Order.order_no == order_no), "Key region mismatch")
     body = text(client.get(f"/o/{order_no}"))
     assert "Refunded" in body and "Key region mismatch" in body and "KEY-" not in body
+
+
+# look-up -----------------------------------------------------------------------------------
+
+
+def lookup(client, order_no, contact, password):
+    data = {"order_no": order_no, "contact": contact, "query_password": password}
+    return submit(client, "/lookup", data)
+
+
+def normalised(response) -> tuple[int, str]:
+    """The response with what the visitor typed and the CSRF token taken out."""
+    return response.status_code, re.sub(r'value="[^"]*"', "", text(response))
+
+
+def test_lookup_opens_the_order_in_a_new_browser(client, app, product):
+    order_no = guest_order(client, app, product)
+    pay(app, order_no)
+    other = app.test_client()
+    assert other.get(f"/o/{order_no}").status_code == 404
+    response = lookup(other, order_no, " Guest@Example.com ", "open-sesame")
+    assert response.status_code == 302 and response.headers["Location"].endswith(order_no)
+    assert "KEY-" in text(other.get(f"/o/{order_no}"))
+
+
+def test_every_wrong_lookup_looks_the_same_then_429(client, app, product):
+    order_no = guest_order(client, app, product)
+    other = app.test_client()
+    wrong = [
+        ("K000000WRONGNUMBER", "guest@example.com", "open-sesame"),
+        (order_no, "someone@example.com", "open-sesame"),
+        (order_no, "guest@example.com", "wrong-password"),
+        (order_no, "13800138000", "open-sesame"),
+    ]
+    answers = {normalised(lookup(other, *w)) for w in wrong}
+    assert len(answers) == 1
+    [(status, body)] = answers
+    assert status == 400 and "No order matches" in body
+    for _ in range(10 - len(wrong)):
+        assert lookup(other, *wrong[0]).status_code == 400
+    blocked = lookup(other, order_no, "guest@example.com", "open-sesame")
+    assert blocked.status_code == 429 and "Too many attempts" in text(blocked)
+    assert other.get(f"/o/{order_no}").status_code == 404

@@ -1,14 +1,15 @@
 """The buyer's side of an order: its page, paying, cancelling, confirming receipt, the keys as
-a file.
+a file, and the guest look-up.
 
 Who may open an order: its signed-in owner, staff, or a guest whose session remembers it
-(they placed it in this browser). Everyone else gets the same 404
+(they placed it in this browser, or answered the look-up). Everyone else gets the same 404
 as for a number that does not exist, so no page ever confirms that an order exists. Pages
 that can show keys send `Cache-Control: no-store`, so no shared cache or back button keeps
 them.
 """
 
 import json
+from datetime import timedelta
 
 from flask import Blueprint, abort, flash, make_response, redirect, request, session, url_for
 from flask_babel import gettext as _
@@ -16,18 +17,24 @@ from flask_login import current_user
 
 from shop import themes
 from shop.audit import record
+from shop.crypto import blind_index
 from shop.orders import service
+from shop.orders.forms import LookupForm
 from shop.orders.models import Order, OrderEvent
 from shop.orders.service import OrderError
 from shop.orders.state import StaleOrder
 from shop.payments import service as payments
 from shop.payments.gateway import Payable
 from shop.payments.service import PaymentError
+from shop.security import throttle
+from shop.web import client_ip
 
 bp = Blueprint("orders", __name__)
 
 REMEMBERED_KEY = "orders"
 REMEMBERED_MAX = 20
+LOOKUP_LIMIT = 10
+LOOKUP_WINDOW = timedelta(minutes=15)
 
 
 # helpers shared with the product page ------------------------------------------------------
@@ -177,4 +184,32 @@ def confirm(order_no):
     except (OrderError, StaleOrder):
         return _order_page(order, True, _("Only a delivered order can be confirmed."), 409)
     flash(_("Thank you! The order is complete."), "success")
+    return redirect(url_for(".show", order_no=order.order_no))
+
+
+# look-up -----------------------------------------------------------------------------------
+
+
+def _lookup_key(ip: str) -> str:
+    return "lookup:" + blind_index("throttle", f"lookup|{ip}")[:48]
+
+
+@bp.route("/lookup", methods=["GET", "POST"])
+def lookup():
+    """A guest finds an order again with its number, contact and query password. Every
+    wrong answer gets the same message and status, and an address gets a limited number of
+    tries per window, so neither a guess nor a leak of one of the three opens an order."""
+    form = LookupForm()
+    if not form.validate_on_submit():
+        return themes.render("orders/lookup.html", form=form), 400 if form.is_submitted() else 200
+    key = _lookup_key(client_ip())
+    if throttle.blocked(key, LOOKUP_LIMIT, LOOKUP_WINDOW):
+        message = _("Too many attempts. Please wait 15 minutes and try again.")
+        return themes.render("orders/lookup.html", form=form, error=message), 429
+    order = service.lookup_guest(form.order_no.data, form.contact.data, form.query_password.data)
+    if order is None:
+        throttle.hit(key, LOOKUP_WINDOW)
+        message = _("No order matches this number, contact and password.")
+        return themes.render("orders/lookup.html", form=form, error=message), 400
+    remember(order.order_no)
     return redirect(url_for(".show", order_no=order.order_no))
