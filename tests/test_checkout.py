@@ -1,4 +1,4 @@
-"""Buying through the storefront: checkout, the order page and its keys, the guest look-up.
+"""Buying through the storefront: checkout, the order page, keys, look-up, history, wallet.
 
 Payments are credited with `record_payment` directly (what a gateway's verified callback
 does), or through a fake gateway standing in for the sandbox plugin.
@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from conftest import login, submit
+from conftest import csrf_from, login, submit
 from selling import card_product, customer
 from test_storefront import fake_gateways
 
@@ -17,6 +17,7 @@ from shop.audit.models import AuditLog
 from shop.catalog.models import Product
 from shop.orders.models import Order
 from shop.payments import service as payments
+from shop.payments.models import TopUp
 
 GUEST = {"contact": "guest@example.com", "query_password": "open-sesame"}
 
@@ -307,3 +308,68 @@ def test_every_wrong_lookup_looks_the_same_then_429(client, app, product):
     blocked = lookup(other, order_no, "guest@example.com", "open-sesame")
     assert blocked.status_code == 429 and "Too many attempts" in text(blocked)
     assert other.get(f"/o/{order_no}").status_code == 404
+
+
+# history, buy again, wallet ----------------------------------------------------------------
+
+
+def test_history_lists_orders_and_buy_again_places_a_new_one(client, app, owner):
+    fields = [{"name": "account", "label": "Account", "pattern": "[0-9]{5,12}"}]
+    with app.app_context():
+        pid = card_product(keys=5, fields_json=json.dumps(fields)).id
+        customer()
+    login(client, "buyer@example.com", "buyer-pass-1")
+    first = buy(client, pid, {"quantity": "2", "field-account": "123456"})
+    assert first.status_code == 302
+    page = text(client.get("/orders"))
+    [order] = orders(app)
+    assert order.order_no in page and "Buy again" in page
+    token = csrf_from(client, "/orders")
+    form = re.search(r'<form method="post" action="(/p/\d+/buy)".*?</form>', page, re.S)
+    data = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.group(0)))
+    data["csrf_token"] = token
+    again = client.post(form.group(1), data=data)
+    assert again.status_code == 302
+    first_order, second = orders(app)
+    assert second.order_no != first_order.order_no
+    assert second.quantity == 2 and second.user_id == order.user_id
+    assert json.loads(second.fields) == json.loads(first_order.fields) == {"account": "123456"}
+    with app.app_context():
+        Product.update(visible=False).where(Product.id == pid).execute()
+    assert "Buy again" not in text(client.get("/orders"))
+
+
+def test_history_is_paginated_and_needs_sign_in(client, app, owner):
+    assert client.get("/orders").status_code == 302
+    with app.app_context():
+        pid = card_product(keys=25).id
+        user = customer()
+        from shop.orders import service
+
+        numbers = [service.place_order(pid, 1, user=user).order_no for _ in range(21)]
+    login(client, "buyer@example.com", "buyer-pass-1")
+    first = text(client.get("/orders"))
+    assert numbers[-1] in first and numbers[0] not in first and "Older" in first
+    second = text(client.get("/orders?page=2"))
+    assert numbers[0] in second and numbers[-1] not in second
+    assert client.get("/orders?page=-5").status_code == 200
+
+
+def test_wallet_shows_balance_and_tops_up_through_a_gateway(client, app, owner, monkeypatch):
+    offered = fake_gateways(monkeypatch)
+    with app.app_context():
+        user = customer(wallet=500)
+    login(client, "buyer@example.com", "buyer-pass-1")
+    page = text(client.get("/wallet"))
+    assert "¥5.00" in page and 'value="fake"' in page and 'value="wallet"' not in page
+    for bad in ("abc", "0", "1.234", "-5"):
+        refused = submit(client, "/wallet", {"amount": bad, "gateway": "fake"})
+        assert refused.status_code == 400
+    response = submit(client, "/wallet", {"amount": "10.00", "gateway": "fake"})
+    assert response.status_code == 302
+    [payable] = offered["fake"].started
+    assert payable.amount == 1000 and payable.return_path == "/wallet"
+    with app.app_context():
+        assert TopUp.get(TopUp.topup_no == payable.ref).status == "paid"
+        assert ledger.balance(ledger.user_account(user.id, "wallet")) == 1500
+    assert "¥15.00" in text(client.get("/wallet"))

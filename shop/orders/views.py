@@ -1,5 +1,5 @@
 """The buyer's side of an order: its page, paying, cancelling, confirming receipt, the keys as
-a file, and the guest look-up.
+a file, the guest look-up and a signed-in customer's history.
 
 Who may open an order: its signed-in owner, staff, or a guest whose session remembers it
 (they placed it in this browser, or answered the look-up). Everyone else gets the same 404
@@ -13,10 +13,11 @@ from datetime import timedelta
 
 from flask import Blueprint, abort, flash, make_response, redirect, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_required
 
 from shop import themes
 from shop.audit import record
+from shop.catalog.models import Product
 from shop.crypto import blind_index
 from shop.orders import service
 from shop.orders.forms import LookupForm
@@ -35,6 +36,8 @@ REMEMBERED_KEY = "orders"
 REMEMBERED_MAX = 20
 LOOKUP_LIMIT = 10
 LOOKUP_WINDOW = timedelta(minutes=15)
+HISTORY_PAGE = 20
+HISTORY_MAX_PAGE = 10_000
 
 
 # helpers shared with the product page ------------------------------------------------------
@@ -213,3 +216,26 @@ def lookup():
         return themes.render("orders/lookup.html", form=form, error=message), 400
     remember(order.order_no)
     return redirect(url_for(".show", order_no=order.order_no))
+
+
+# history -----------------------------------------------------------------------------------
+
+
+@bp.route("/orders")
+@login_required
+def history():
+    """The customer's orders, newest first, with what "buy again" needs: whether the product
+    is still on sale, and the quantity and answers of the first purchase."""
+    page = min(max(request.args.get("page", 1, type=int), 1), HISTORY_MAX_PAGE)
+    rows = list(
+        Order.select(Order, Product.id, Product.visible)
+        .join(Product)
+        .where(Order.user == current_user.id)
+        .order_by(Order.id.desc())
+        .limit(HISTORY_PAGE + 1)
+        .offset((page - 1) * HISTORY_PAGE)
+    )
+    orders = [(o, json.loads(o.fields) if o.fields else {}) for o in rows[:HISTORY_PAGE]]
+    return themes.render(
+        "orders/history.html", orders=orders, page=page, has_next=len(rows) > HISTORY_PAGE
+    )

@@ -4,8 +4,8 @@ the CSRF token."""
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import Length
+from wtforms import PasswordField, RadioField, StringField
+from wtforms.validators import DataRequired, Length
 
 
 class BuyForm(FlaskForm):
@@ -27,3 +27,10 @@ class BuyForm(FlaskForm):
         ),
     )
     gateway = StringField(validators=[Length(max=32)])
+
+
+class TopUpForm(FlaskForm):
+    amount = StringField(
+        _l("Amount"), validators=[DataRequired(), Length(max=20)], description=_l("e.g. 50.00")
+    )
+    gateway = RadioField(_l("Pay with"), validators=[DataRequired()], choices=[])

@@ -1,5 +1,5 @@
 """What customers browse and buy: home, categories, search, the product page and its buy
-form.
+form, and the wallet.
 
 The product page is the shop's hottest page, so it reads one row (the product joined to its
 category, see `browse`) and computes the viewer's price in memory; it writes nothing.
@@ -8,17 +8,19 @@ category, see `browse`) and computes the viewer's price in memory; it writes not
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import format_datetime, format_time
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_required
 
-from shop import themes
+from shop import ledger, themes
 from shop.catalog.pricing import unit_price
-from shop.money import format_amount
+from shop.money import AmountError, format_amount, parse_amount
 from shop.orders import service as orders
 from shop.orders.service import OrderError
 from shop.orders.views import offered_gateways, remember, start_payment
+from shop.payments import service as payments
+from shop.payments.gateway import Payable
 from shop.payments.service import PaymentError
 from shop.storefront import browse
-from shop.storefront.forms import BuyForm
+from shop.storefront.forms import BuyForm, TopUpForm
 from shop.web import client_ip
 
 bp = Blueprint("storefront", __name__)
@@ -140,3 +142,35 @@ def buy(product_id):
         except PaymentError as exc:
             flash(_(str(exc)), "error")
     return redirect(url_for("orders.show", order_no=order.order_no))
+
+
+# the wallet --------------------------------------------------------------------------------
+
+
+@bp.route("/wallet", methods=["GET", "POST"])
+@login_required
+def wallet():
+    """The balance, and a top-up through any gateway that can take one (not the wallet)."""
+    offered = [g for g in payments.gateways().values() if g.supports_topup and g.name != "wallet"]
+    form = TopUpForm()
+    form.gateway.choices = [(g.name, g.title) for g in offered]
+    if request.method == "GET" and offered:
+        form.gateway.data = offered[0].name
+    status = 400 if form.is_submitted() else 200
+    if form.validate_on_submit():
+        try:
+            topup = payments.create_topup(
+                current_user, parse_amount(form.amount.data), form.gateway.data
+            )
+            return payments.gateway(topup.gateway).start(
+                Payable(
+                    ref=topup.topup_no,
+                    amount=topup.amount,
+                    subject=_("Wallet top-up"),
+                    return_path=url_for("storefront.wallet"),
+                )
+            )
+        except (AmountError, PaymentError) as exc:
+            form.amount.errors = [_(str(exc))]
+    balance = ledger.balance(ledger.user_account(current_user.id, "wallet"))
+    return themes.render("wallet.html", form=form, balance=balance, offered=offered), status
