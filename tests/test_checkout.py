@@ -9,8 +9,7 @@ import re
 
 import pytest
 from conftest import csrf_from, login, submit
-from selling import card_product, customer
-from test_storefront import fake_gateways
+from selling import card_product, customer, fake_gateways
 
 from shop import ledger
 from shop.audit.models import AuditLog

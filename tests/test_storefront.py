@@ -6,7 +6,7 @@ import re
 
 import pytest
 from conftest import login
-from selling import card_product, customer
+from selling import card_product, customer, fake_gateways
 
 from shop.catalog.models import Category, Product
 
@@ -159,29 +159,3 @@ def test_product_page_stays_within_its_query_budget(client, app, shop, monkeypat
     assert len(seen) <= 3, seen
     assert not [s for s in seen if "card_key" in s.lower() or "count(" in s.lower()]
     assert not [s for s in seen if s.lstrip().split()[0].upper() in ("INSERT", "UPDATE")]
-
-
-class FakeGateway:
-    """A gateway that pays at once, like the sandbox plugin, recording what it was asked."""
-
-    supports_topup = True
-
-    def __init__(self, name, title):
-        self.name, self.title, self.started = name, title, []
-
-    def start(self, payable):
-        from flask import redirect
-
-        from shop.payments import service as payments
-
-        self.started.append(payable)
-        payments.record_payment(self.name, f"txn-{payable.ref}", payable.ref, payable.amount)
-        return redirect(payable.return_path)
-
-
-def fake_gateways(monkeypatch) -> dict:
-    from shop.payments import service as payments
-
-    offered = {"fake": FakeGateway("fake", "Fake Pay"), "wallet": FakeGateway("wallet", "Balance")}
-    monkeypatch.setattr(payments, "gateways", lambda: offered)
-    return offered
