@@ -1,4 +1,7 @@
-"""Helpers for selling tests: a product with keys, a funded customer."""
+"""Helpers for selling tests: a product with keys, a funded customer, a gateway that pays at
+once."""
+
+from flask import redirect
 
 from shop import ledger
 from shop.accounts import service as accounts
@@ -25,3 +28,24 @@ def customer(email: str = "buyer@example.com", wallet: int = 0):
 
 def balance(code_or_account) -> int:
     return ledger.balance(code_or_account)
+
+
+class FakeGateway:
+    """A gateway that pays at once, like the sandbox plugin, recording what it was asked."""
+
+    supports_topup = True
+
+    def __init__(self, name, title):
+        self.name, self.title, self.started = name, title, []
+
+    def start(self, payable):
+        self.started.append(payable)
+        payments.record_payment(self.name, f"txn-{payable.ref}", payable.ref, payable.amount)
+        return redirect(payable.return_path)
+
+
+def fake_gateways(monkeypatch) -> dict:
+    """Offer the fake gateway and a fake wallet at checkout instead of the enabled plugins."""
+    offered = {"fake": FakeGateway("fake", "Fake Pay"), "wallet": FakeGateway("wallet", "Balance")}
+    monkeypatch.setattr(payments, "gateways", lambda: offered)
+    return offered
