@@ -81,11 +81,14 @@ def _register_blueprints(app: Flask) -> None:
     from shop.accounts.views import bp as accounts_bp
     from shop.admin.views import bp as admin_bp
     from shop.orders.views import bp as orders_bp
+    from shop.payments.views import bp as payments_bp
+    from shop.payments.views import notify as payment_notify
     from shop.setup.views import bp as setup_bp
     from shop.storefront.views import bp as storefront_bp
 
-    for bp in (setup_bp, accounts_bp, storefront_bp, orders_bp, admin_bp):
+    for bp in (setup_bp, accounts_bp, storefront_bp, orders_bp, payments_bp, admin_bp):
         app.register_blueprint(bp)
+    csrf.exempt(payment_notify)  # gateways sign their callbacks; they have no form token
 
 
 def _register_request_hooks(app: Flask) -> None:

@@ -105,6 +105,29 @@ def plugins_disable(name):
     return _toggle(name, False)
 
 
+@command(group=plugins_group, name="set")
+@click.argument("name")
+@click.argument("pairs", nargs=-1, required=True, metavar="KEY=VALUE...")
+def plugins_set(name, pairs):
+    """Change a plugin's settings, checked as in the admin. A VALUE of "-" is read from a line
+    of stdin, which keeps a merchant key out of the shell history and the process list."""
+    raw = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise BadInput(f"{pair!r} is not KEY=VALUE", "bad_setting")
+        raw[key] = (
+            click.get_text_stream("stdin").readline().rstrip("\r\n") if value == "-" else value
+        )
+    reg = plugins.registry()
+    values = reg.save_settings(name, raw)
+    secret = {s.key for s in reg.info(name).settings if s.type == "secret"}
+    return {
+        "name": name,
+        "settings": {k: ("***" if v else "") if k in secret else v for k, v in values.items()},
+    }
+
+
 @command(name="audit")
 def audit_cmd():
     """Check the shop's invariants on the live database; exit 1 when one fails."""

@@ -25,7 +25,6 @@ from shop.orders.models import Order, OrderEvent
 from shop.orders.service import OrderError
 from shop.orders.state import StaleOrder
 from shop.payments import service as payments
-from shop.payments.gateway import Payable
 from shop.payments.service import PaymentError
 from shop.security import throttle
 from shop.web import client_ip
@@ -56,19 +55,10 @@ def offered_gateways(signed_in: bool) -> list:
     return [g for g in payments.gateways().values() if signed_in or g.name != "wallet"]
 
 
-def payable_for_order(order: Order) -> Payable:
-    return Payable(
-        ref=order.order_no,
-        amount=order.amount,
-        subject=order.product_name,
-        return_path=url_for("orders.show", order_no=order.order_no),
-    )
-
-
 def start_payment(order: Order, gateway_name: str):
     """Hand the buyer to the gateway's cashier; the gateway brings them back to the order.
     Raises PaymentError when the method is not (or no longer) available."""
-    return payments.gateway(gateway_name).start(payable_for_order(order))
+    return payments.gateway(gateway_name).start(payments.payable_for_order(order))
 
 
 # access ------------------------------------------------------------------------------------

@@ -14,14 +14,17 @@ from shop.accounts.models import User
 from shop.audit import record
 from shop.clock import now
 from shop.db import db, is_postgres
+from shop.money import format_amount
 from shop.orders import service as orders
 from shop.orders.models import Order
 from shop.orders.numbers import new_order_no
+from shop.payments.gateway import Payable
 from shop.payments.models import Payment, TopUp
 
 TOPUP_PREFIX = "T"
 MIN_TOPUP = 100
 MAX_TOPUP = 10_000_000
+WALLET_PATH = "/wallet"
 
 
 class PaymentError(ValueError):
@@ -38,6 +41,35 @@ def gateway(name: str):
     if found is None:
         raise PaymentError(f"The payment method {name!r} is not available.")
     return found
+
+
+def payable_for_order(order: Order) -> Payable:
+    """What a gateway is asked to charge for a pending order; the buyer comes back to its page."""
+    subject = order.product_name
+    if order.quantity > 1:
+        subject = f"{subject} x{order.quantity}"
+    return Payable(order.order_no, order.amount, subject, _order_path(order.order_no))
+
+
+def payable_for_topup(topup: TopUp) -> Payable:
+    subject = f"Wallet top-up {format_amount(topup.amount)}"
+    return Payable(topup.topup_no, topup.amount, subject, WALLET_PATH)
+
+
+def return_path(ref: str) -> str:
+    """Where a buyer coming back from a gateway's cashier with `ref` lands. The ref comes from
+    the buyer's browser, so it is looked up rather than pasted into a URL: an unknown one goes
+    home."""
+    ref = (ref or "").strip()
+    if ref.startswith(TOPUP_PREFIX) and TopUp.get_or_none(TopUp.topup_no == ref):
+        return WALLET_PATH
+    if Order.get_or_none(Order.order_no == ref):
+        return _order_path(ref)
+    return "/"
+
+
+def _order_path(order_no: str) -> str:
+    return f"/o/{order_no}"
 
 
 def _locked(query):

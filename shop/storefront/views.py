@@ -17,7 +17,6 @@ from shop.orders import service as orders
 from shop.orders.service import OrderError
 from shop.orders.views import offered_gateways, remember, start_payment
 from shop.payments import service as payments
-from shop.payments.gateway import Payable
 from shop.payments.service import PaymentError
 from shop.storefront import browse
 from shop.storefront.forms import BuyForm, TopUpForm
@@ -162,14 +161,7 @@ def wallet():
             topup = payments.create_topup(
                 current_user, parse_amount(form.amount.data), form.gateway.data
             )
-            return payments.gateway(topup.gateway).start(
-                Payable(
-                    ref=topup.topup_no,
-                    amount=topup.amount,
-                    subject=_("Wallet top-up"),
-                    return_path=url_for("storefront.wallet"),
-                )
-            )
+            return payments.gateway(topup.gateway).start(payments.payable_for_topup(topup))
         except (AmountError, PaymentError) as exc:
             form.amount.errors = [_(str(exc))]
     balance = ledger.balance(ledger.user_account(current_user.id, "wallet"))
