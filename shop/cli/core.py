@@ -1,6 +1,9 @@
 """Foundation commands: init, settings, users, plugins, audit, worker."""
 
+import logging
+
 import click
+from flask import current_app
 
 from shop import invariants, plugins, settings
 from shop.accounts import service as accounts
@@ -116,10 +119,23 @@ def audit_cmd():
     return result
 
 
-@shop_cli.command(name="worker")
+@command(name="worker")
 @click.option("--workers", default=2, show_default=True, help="Worker threads.")
-def worker_cmd(workers):
-    """Run the background worker alone (production runs it beside gunicorn)."""
+@click.option(
+    "--exit-with",
+    type=int,
+    metavar="PID",
+    help="Stop when the parent process PID ends (app.py passes its own).",
+)
+def worker_cmd(workers, exit_with):
+    """Run the background worker in the foreground.
+
+    `python app.py` starts it beside the web server; production runs it as a service of its
+    own. SIGINT finishes running tasks and stops, SIGTERM stops at once, SIGHUP restarts.
+    Progress is logged on stderr.
+    """
     from shop.worker import run_consumer
 
-    run_consumer(workers=workers)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    run_consumer(current_app._get_current_object(), workers=workers, exit_with=exit_with)
+    return {"stopped": True}
