@@ -7,7 +7,7 @@ container or a secrets manager hands them in.
 
 import os
 import secrets
-import time
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,23 +31,28 @@ def instance_path() -> Path:
 
 
 def _read_or_create(path: Path, make) -> str:
-    """Read a secret file, creating it atomically with mode 0600 when missing.
+    """Read a secret file, creating it with mode 0600 when missing.
 
-    O_EXCL makes concurrent first starts (several gunicorn workers) agree on one value: the
-    loser of the race reads what the winner wrote.
+    The value is written to a private temporary file first and then hard-linked into place,
+    so the file appears complete or not at all: processes starting at once (the web server
+    and the worker) agree on one value, the loser of the race reads what the winner wrote,
+    and a crash mid-write never leaves an empty secret behind.
     """
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):
-            value = path.read_text().strip()
-            if value:
-                return value
-            time.sleep(0.02)
-        raise RuntimeError(f"secret file {path} is empty; delete it to regenerate") from None
-    value = make()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value + "\n")
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(make() + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    value = path.read_text().strip()
+    if not value:
+        raise RuntimeError(f"secret file {path} is empty; delete it to regenerate")
     return value
 
 

@@ -24,13 +24,28 @@ class CheckFailed(Exception):
         self.result = result
 
 
+class JSONCommand(click.Command):
+    """A command whose usage errors (a missing option, a bad choice) still print one JSON
+    object when `--json` was asked for, so scripts read every failure the same way."""
+
+    def parse_args(self, ctx, args):
+        as_json = "--json" in args  # checked first: parsing consumes the list
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if not as_json:
+                raise
+            _emit({"error": {"code": "usage", "message": exc.format_message()}}, True, 2)
+            ctx.exit(2)
+
+
 def command(group=shop_cli, name=None, **kwargs):
     """Declare a command with a `--json` flag. The function returns a dict; it is printed as
     JSON with --json, or as `key: value` lines for people. Service errors (ValueError) become
     exit 2 with their message; CheckFailed becomes exit 1."""
 
     def decorate(fn):
-        @group.command(name=name, **kwargs)
+        @group.command(name=name, cls=JSONCommand, **kwargs)
         @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
         @functools.wraps(fn)
         def wrapper(*args, as_json=False, **kw):

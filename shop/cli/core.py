@@ -1,6 +1,9 @@
 """Foundation commands: init, settings, users, plugins, audit, worker."""
 
+import logging
+
 import click
+from flask import current_app
 
 from shop import invariants, plugins, settings
 from shop.accounts import service as accounts
@@ -15,7 +18,12 @@ from shop.i18n import LANGUAGES
 @click.option("--language", default="zh_CN", type=click.Choice(list(LANGUAGES)))
 @click.option("--demo", is_flag=True, help="Load the demo catalog.")
 def init_cmd(admin_email, admin_password, shop_name, language, demo):
-    """Set the shop up without the browser; safe to run again."""
+    """Set the shop up without the browser.
+
+    Creates the owner and the basic settings. Safe to run on every deploy: with the same
+    owner email it changes nothing and answers created=false; another email is refused
+    once the shop has an owner.
+    """
     from shop.setup.service import initialize
 
     owner, created = initialize(shop_name, admin_email, admin_password, language, demo)
@@ -24,15 +32,19 @@ def init_cmd(admin_email, admin_password, shop_name, language, demo):
 
 @shop_cli.group(name="settings")
 def settings_group():
-    """Read and change settings."""
+    """Read and change the shop's settings."""
 
 
 @command(group=settings_group, name="get")
 @click.argument("key", required=False)
 def settings_get(key):
-    """Print one setting, or all of them."""
+    """Print one setting, or all of them.
+
+    Secret settings show as *** so the output can be pasted into a support request.
+    """
     if key is None:
-        return {"settings": settings.get_all()}
+        values = settings.get_all()
+        return {"settings": {s.key: "***" if s.secret else values[s.key] for s in settings.specs()}}
     item = settings.spec(key)
     return {"key": key, "value": "***" if item.secret else settings.get(key)}
 
@@ -41,13 +53,13 @@ def settings_get(key):
 @click.argument("key")
 @click.argument("value")
 def settings_set(key, value):
-    """Change a setting; the value is validated as in the admin."""
+    """Change a setting, validated as in the admin."""
     return {"key": key, "value": settings.set_value(key, value)}
 
 
 @shop_cli.group(name="user")
 def user_group():
-    """Manage accounts."""
+    """Create accounts."""
 
 
 @command(group=user_group, name="add")
@@ -57,7 +69,11 @@ def user_group():
 @click.option("--phone", default=None)
 @click.option("--referrer", default=None, help="The invite code of the referrer.")
 def user_add(email, password, role, phone, referrer):
-    """Create an account."""
+    """Create an account; prints its id and invite code.
+
+    ROLE is customer, staff or owner. --referrer binds the account to the user whose invite
+    code it is, as a registration through their invite link would.
+    """
     user = accounts.register(email, password, phone=phone, role=role, referrer_code=referrer)
     return {"id": user.id, "invite_code": user.invite_code}
 
@@ -69,6 +85,7 @@ def plugins_group():
 
 @command(group=plugins_group, name="list")
 def plugins_list():
+    """List installed plugins and whether each is enabled."""
     reg = plugins.registry()
     return {
         "safe_mode": reg.safe_mode,
@@ -96,12 +113,14 @@ def _toggle(name: str, enabled: bool) -> dict:
 @command(group=plugins_group, name="enable")
 @click.argument("name")
 def plugins_enable(name):
+    """Enable a plugin by name (takes effect without a restart)."""
     return _toggle(name, True)
 
 
 @command(group=plugins_group, name="disable")
 @click.argument("name")
 def plugins_disable(name):
+    """Disable a plugin by name (takes effect without a restart)."""
     return _toggle(name, False)
 
 
@@ -130,7 +149,11 @@ def plugins_set(name, pairs):
 
 @command(name="audit")
 def audit_cmd():
-    """Check the shop's invariants on the live database; exit 1 when one fails."""
+    """Check the shop's invariants on the live data.
+
+    Runs every check of DESIGN.md's invariants that exists so far and names each with "ok"
+    or its problems; exits 1 when any check fails.
+    """
     results = invariants.run_all()
     failed = {name: problems for name, problems in results.items() if problems}
     result = {"ok": not failed, "checks": {n: (p or "ok") for n, p in results.items()}}
@@ -139,10 +162,23 @@ def audit_cmd():
     return result
 
 
-@shop_cli.command(name="worker")
+@command(name="worker")
 @click.option("--workers", default=2, show_default=True, help="Worker threads.")
-def worker_cmd(workers):
-    """Run the background worker alone (production runs it beside gunicorn)."""
+@click.option(
+    "--exit-with",
+    type=int,
+    metavar="PID",
+    help="Stop when the parent process PID ends (app.py passes its own).",
+)
+def worker_cmd(workers, exit_with):
+    """Run the background worker in the foreground.
+
+    `python app.py` starts it beside the web server; production runs it as a service of its
+    own. SIGINT finishes running tasks and stops, SIGTERM stops at once, SIGHUP restarts.
+    Progress is logged on stderr.
+    """
     from shop.worker import run_consumer
 
-    run_consumer(workers=workers)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    run_consumer(current_app._get_current_object(), workers=workers, exit_with=exit_with)
+    return {"stopped": True}

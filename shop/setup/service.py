@@ -12,9 +12,14 @@ settings.register("shop.name", "Kashop", N_("The shop's name, shown on every pag
 
 def initialize(shop_name: str, email: str, password: str, language: str, demo: bool = False):
     """Create the owner and basic settings. Running it again with the same owner email changes
-    nothing and succeeds, so scripts can call it on every deploy. Returns (owner, created)."""
+    nothing and succeeds, so scripts can call it on every deploy. Returns (owner, created).
+
+    The input is checked before anything else, so a bad password is refused the same way on
+    every run, not only on the first one."""
+    email = accounts.clean_email(email)
+    accounts.check_password_strength(password)
     with db.atomic():
-        existing = accounts.find_by_email(accounts.clean_email(email))
+        existing = accounts.find_by_email(email)
         if existing is not None:
             if existing.role != "owner":
                 raise AccountError(N_("An account with this email exists and is not the owner."))
