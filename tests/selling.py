@@ -8,6 +8,7 @@ from shop.accounts import service as accounts
 from shop.catalog.models import Product
 from shop.inventory import service as inventory
 from shop.payments import service as payments
+from shop.payments.gateway import Gateway
 
 
 def card_product(keys: int = 5, price: int = 1000, cost: int = 600, **extra) -> Product:
@@ -30,10 +31,8 @@ def balance(code_or_account) -> int:
     return ledger.balance(code_or_account)
 
 
-class FakeGateway:
+class FakeGateway(Gateway):
     """A gateway that pays at once, like the sandbox plugin, recording what it was asked."""
-
-    supports_topup = True
 
     def __init__(self, name, title):
         self.name, self.title, self.started = name, title, []
