@@ -80,15 +80,27 @@ def create_app(overrides: dict | None = None) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     from shop.accounts.views import bp as accounts_bp
     from shop.admin.views import bp as admin_bp
+    from shop.api.account import bp as api_keys_bp
+    from shop.api.views import bp as api_bp
     from shop.orders.views import bp as orders_bp
     from shop.payments.views import bp as payments_bp
     from shop.payments.views import notify as payment_notify
     from shop.setup.views import bp as setup_bp
     from shop.storefront.views import bp as storefront_bp
 
-    for bp in (setup_bp, accounts_bp, storefront_bp, orders_bp, payments_bp, admin_bp):
+    for bp in (
+        setup_bp,
+        accounts_bp,
+        storefront_bp,
+        orders_bp,
+        payments_bp,
+        admin_bp,
+        api_keys_bp,
+        api_bp,
+    ):
         app.register_blueprint(bp)
     csrf.exempt(payment_notify)  # gateways sign their callbacks; they have no form token
+    csrf.exempt(api_bp)  # signed with HMAC, never with a browser session
 
 
 def _register_request_hooks(app: Flask) -> None:

@@ -16,3 +16,12 @@ def prune_throttles():
     from shop.security.throttle import Throttle
 
     Throttle.delete().where(Throttle.window_start < now() - timedelta(days=1)).execute()
+
+
+@huey.periodic_task(crontab(minute="*/5"))
+@in_app_context
+def prune_api_nonces():
+    """Forget API nonces too old to be replayed; the table holds only the recent window."""
+    from shop.api.keys import prune_nonces
+
+    prune_nonces()

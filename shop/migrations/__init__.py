@@ -21,6 +21,7 @@ from shop.db import BaseModel, db, is_postgres
 MIGRATIONS = [
     "m0001_foundation",
     "m0002_selling",
+    "m0003_api",
 ]
 
 _PG_LOCK_KEY = 0x6B617368  # "kash"
