@@ -255,7 +255,7 @@ def test_settings_unknown_key_is_refused(app, cli):
         ("shop.name", "   ", "a value is required"),
         ("shop.name", "x" * 81, "at most 80"),
         ("shop.language", "fr", "not one of"),
-        ("theme.active", "no-such-theme", "not one of"),
+        ("theme.active", "no-such-theme", "no theme named"),
     ],
 )
 def test_settings_bad_value_is_refused_and_nothing_changes(app, cli, key, value, message):
