@@ -64,10 +64,11 @@ def create_app(overrides: dict | None = None) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     from shop.accounts.views import bp as accounts_bp
     from shop.admin.views import bp as admin_bp
+    from shop.catalog.views import bp as catalog_bp
     from shop.setup.views import bp as setup_bp
     from shop.storefront.views import bp as storefront_bp
 
-    for bp in (setup_bp, accounts_bp, storefront_bp, admin_bp):
+    for bp in (setup_bp, accounts_bp, storefront_bp, catalog_bp, admin_bp):
         app.register_blueprint(bp)
 
 
