@@ -162,4 +162,4 @@ def audit_page():
 
 
 # the other areas' pages on this blueprint; imported last because they import `bp` from here
-from shop.admin import catalog_views  # noqa: E402, F401
+from shop.admin import catalog_views, order_views  # noqa: E402, F401
