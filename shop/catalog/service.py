@@ -405,6 +405,15 @@ def create_product(raw: Mapping, upload=None, actor=None) -> tuple[Product, list
     return product, warnings
 
 
+def add_product(raw: Mapping, category_name: str = "", actor=None):
+    """A product in a category named rather than chosen (the CLI), the category created when
+    missing, both in one transaction: a refused product leaves no stray category behind."""
+    with db.atomic():
+        if category_name.strip():
+            raw = {**raw, "category_id": str(category_named(category_name, actor).id)}
+        return create_product(raw, actor=actor)
+
+
 def update_product(product: Product, raw: Mapping, upload=None, actor=None):
     """Save the edit form; returns the product and warnings. Stock is never set here: it
     moves only with the card keys (import, sale, void)."""

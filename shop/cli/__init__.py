@@ -4,7 +4,7 @@ Every command takes `--json` and then prints exactly one JSON object on stdout. 
 0 done, 1 a check failed, 2 bad input (with `{"error": {"code", "message"}}`).
 """
 
-from shop.cli import core  # noqa: F401  (registers the commands)
+from shop.cli import core, selling  # noqa: F401  (registers the commands)
 from shop.cli.base import shop_cli
 
 __all__ = ["shop_cli"]
