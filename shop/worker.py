@@ -47,6 +47,7 @@ def run_consumer(workers: int = 2) -> None:
     """Run the huey consumer in this process until it is told to stop (SIGTERM/SIGINT)."""
     from huey.consumer import Consumer
 
-    from shop import tasks  # noqa: F401  (registers the periodic tasks)
+    from shop import tasks  # registers the periodic tasks
 
+    tasks.resume_paid()  # queued once now: deliver what a crash left paid, before the first tick
     Consumer(huey, workers=workers, worker_type="thread", periodic=True).run()
