@@ -71,7 +71,7 @@ def shown(order: Order) -> dict:
     return {
         "contact": contact,
         "fields": {name: mask(value) for name, value in full["fields"].items()},
-        "items": [mask_secret(item) for item in full["items"]],
+        "delivered": [mask_secret(item) for item in full["delivered"]],
     }
 
 
@@ -89,5 +89,5 @@ def _secrets(order: Order) -> dict:
     return {
         "contact": contact,
         "fields": json.loads(order.fields or "{}"),
-        "items": orders.delivered_items(order),
+        "delivered": orders.delivered_items(order),
     }
