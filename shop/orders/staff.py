@@ -70,7 +70,7 @@ def shown(order: Order) -> dict:
         )
     return {
         "contact": contact,
-        "fields": {name: mask(value) for name, value in full["fields"].items()},
+        "fields": {label: mask(value) for label, value in full["fields"].items()},
         "delivered": [mask_secret(item) for item in full["delivered"]],
     }
 
@@ -86,8 +86,10 @@ def _secrets(order: Order) -> dict:
     if order.user_id and not contact:
         user = User.get_or_none(User.id == order.user_id)
         contact = user.email if user else ""
+    labels = {f["name"]: f.get("label") or f["name"] for f in order.product.fields}
+    answers = json.loads(order.fields or "{}")
     return {
         "contact": contact,
-        "fields": json.loads(order.fields or "{}"),
+        "fields": {labels.get(name, name): value for name, value in answers.items()},
         "delivered": orders.delivered_items(order),
     }
