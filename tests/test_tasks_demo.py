@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 import pytest
 from selling import card_product
 
-from shop import tasks, worker
 from shop.catalog.models import Category, Product
 from shop.inventory.models import CardKey
 from shop.orders import service as orders
@@ -16,28 +15,32 @@ from shop.payments import service as payments
 
 
 @pytest.fixture
-def task_app(app, monkeypatch):
-    """Tasks run in the test's app instead of building one of their own."""
+def tasks(app, monkeypatch):
+    """The tasks module, imported only now: its huey queue is created in the test's instance
+    folder, and tasks run in the test's app instead of building one of their own."""
+    from shop import tasks, worker
+
     monkeypatch.setattr(worker, "_app", app)
-    return app
+    return tasks
 
 
 @pytest.mark.parametrize(
-    "task, runs_at, skips",
+    "name, runs_at, skips",
     [
-        (tasks.expire_orders, (0, 1, 37), ()),
-        (tasks.resume_paid, (0, 1, 37), ()),
-        (tasks.complete_orders, (0, 5, 55), (1, 3, 37)),
+        ("expire_orders", (0, 1, 37), ()),
+        ("resume_paid", (0, 1, 37), ()),
+        ("complete_orders", (0, 5, 55), (1, 3, 37)),
     ],
 )
-def test_schedules(task, runs_at, skips):
+def test_schedules(tasks, name, runs_at, skips):
+    task = getattr(tasks, name).task_class()
     at = lambda minute: datetime(2025, 1, 1, 12, minute)  # noqa: E731
-    assert all(task.task_class().validate_datetime(at(m)) for m in runs_at)
-    assert not any(task.task_class().validate_datetime(at(m)) for m in skips)
+    assert all(task.validate_datetime(at(m)) for m in runs_at)
+    assert not any(task.validate_datetime(at(m)) for m in skips)
 
 
-def test_tasks_run_the_order_services(task_app, monkeypatch):
-    with task_app.app_context():
+def test_tasks_run_the_order_services(app, tasks, monkeypatch):
+    with app.app_context():
         product = card_product(keys=2)
         unpaid = orders.place_order(product.id, 1, contact="a@example.com", query_password="pw-1")
         paid = orders.place_order(product.id, 1, contact="b@example.com", query_password="pw-2")
@@ -46,14 +49,14 @@ def test_tasks_run_the_order_services(task_app, monkeypatch):
     monkeypatch.setattr(orders, "now", lambda: later)
     assert tasks.expire_orders.call_local() == 1
     assert tasks.complete_orders.call_local() == 1
-    with task_app.app_context():
+    with app.app_context():
         assert Order.get_by_id(unpaid.id).status == "expired"
         assert Order.get_by_id(paid.id).status == "completed"
         assert Product.get_by_id(product.id).stock == 1
 
 
-def test_resume_paid_delivers_an_order_left_paid(task_app, monkeypatch):
-    with task_app.app_context():
+def test_resume_paid_delivers_an_order_left_paid(app, tasks, monkeypatch):
+    with app.app_context():
         product = card_product(keys=1)
         order = orders.place_order(product.id, 1, contact="a@example.com", query_password="pw-1")
         with monkeypatch.context() as crash:
@@ -64,12 +67,14 @@ def test_resume_paid_delivers_an_order_left_paid(task_app, monkeypatch):
     monkeypatch.setattr(orders, "now", lambda: order.expires_at)
     assert tasks.resume_paid.call_local() == 1
     assert tasks.resume_paid.call_local() == 0  # never twice
-    with task_app.app_context():
+    with app.app_context():
         assert Order.get_by_id(order.id).status == "delivered"
         assert CardKey.select().where(CardKey.state == "sold").count() == 1
 
 
-def test_worker_queues_resume_paid_as_it_starts(monkeypatch):
+def test_worker_queues_resume_paid_as_it_starts(tasks, monkeypatch):
+    from shop import worker
+
     queued, ran = [], []
     monkeypatch.setattr(tasks, "resume_paid", lambda: queued.append("resume_paid"))
 
