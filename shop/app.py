@@ -82,6 +82,7 @@ def _register_blueprints(app: Flask) -> None:
     from shop.admin.views import bp as admin_bp
     from shop.api.account import bp as api_keys_bp
     from shop.api.views import bp as api_bp
+    from shop.catalog.views import bp as catalog_bp
     from shop.orders.views import bp as orders_bp
     from shop.payments.views import bp as payments_bp
     from shop.payments.views import notify as payment_notify
@@ -92,6 +93,7 @@ def _register_blueprints(app: Flask) -> None:
         setup_bp,
         accounts_bp,
         storefront_bp,
+        catalog_bp,
         orders_bp,
         payments_bp,
         admin_bp,

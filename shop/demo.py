@@ -17,3 +17,7 @@ def loader(fn: Callable) -> Callable:
 def load(actor=None) -> list[str]:
     """Run every registered loader; returns what each added, for the CLI and the log."""
     return [msg for fn in _LOADERS if (msg := fn(actor=actor))]
+
+
+# each area's loader, registered on import; imported last because they import `loader`
+from shop.catalog import demo as _catalog_demo  # noqa: E402, F401

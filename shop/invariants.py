@@ -40,3 +40,59 @@ def ledger_balanced() -> list[str]:
     from shop import ledger
 
     return ledger.check()
+
+
+@check("card_key_states")
+def card_key_states() -> list[str]:
+    """Invariant 3: every card key in exactly one valid state."""
+    from shop.inventory import checks
+
+    return checks.key_states()
+
+
+@check("reserved_keys")
+def reserved_keys() -> list[str]:
+    """Invariant 3: reserved keys are held by unpaid or undelivered orders, in full."""
+    from shop.inventory import checks
+
+    return checks.reserved_keys()
+
+
+@check("sold_keys")
+def sold_keys() -> list[str]:
+    """Invariant 3: sold keys ↔ delivered orders, each key to one order, each order in full."""
+    from shop.inventory import checks
+
+    return checks.sold_keys()
+
+
+@check("card_keys_unique")
+def card_keys_unique() -> list[str]:
+    """Invariant 3: no secret stored twice in one product, so none can be sold twice."""
+    from shop.inventory import checks
+
+    return checks.keys_unique()
+
+
+@check("stock_matches_keys")
+def stock_matches_keys() -> list[str]:
+    """The stock customers see equals the available keys."""
+    from shop.inventory import checks
+
+    return checks.stock_matches_keys()
+
+
+@check("escrow_matches_orders")
+def escrow_matches_orders() -> list[str]:
+    """Invariants 2 and 5: escrow holds exactly the paid, unsettled, unrefunded orders."""
+    from shop.orders import checks
+
+    return checks.escrow_matches_orders()
+
+
+@check("settlements")
+def settlements() -> list[str]:
+    """Invariant 8: each settled order paid out exactly its amount, cost first."""
+    from shop.orders import checks
+
+    return checks.settlements()

@@ -6,6 +6,7 @@ from datetime import timedelta
 from huey import crontab
 
 from shop.clock import now
+from shop.orders import service as orders
 from shop.worker import huey, in_app_context
 
 
@@ -25,3 +26,26 @@ def prune_api_nonces():
     from shop.api.keys import prune_nonces
 
     prune_nonces()
+
+
+@huey.periodic_task(crontab(minute="*"))
+@in_app_context
+def expire_orders() -> int:
+    """Expire unpaid orders past their reservation, giving their keys back to stock: with a
+    15-minute default, a minute's delay is the most a buyer waits for a key to free up."""
+    return orders.expire_due()
+
+
+@huey.periodic_task(crontab(minute="*/5"))
+@in_app_context
+def complete_orders() -> int:
+    """Auto-confirm delivered orders whose escrow window (hours) has passed, and settle."""
+    return orders.complete_due()
+
+
+@huey.periodic_task(crontab(minute="*"))
+@in_app_context
+def resume_paid() -> int:
+    """Deliver paid orders a crash left undelivered (invariant 5). Also queued once when the
+    worker starts, so a restart delivers them without waiting for the next minute."""
+    return orders.resume_paid()

@@ -75,9 +75,10 @@ def run_consumer(app, workers: int = 2, exit_with: int | None = None) -> None:
     global _app
     from huey.consumer import Consumer
 
-    from shop import tasks  # noqa: F401  (registers the periodic tasks)
+    from shop import tasks  # registers the periodic tasks
 
     _app = app
+    tasks.resume_paid()  # queued once now: deliver what a crash left paid, before the first tick
     consumer = Consumer(huey, workers=workers, worker_type="thread", periodic=True)
     if exit_with is not None:
         _stop_when_orphaned(exit_with)

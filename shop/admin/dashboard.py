@@ -1,4 +1,7 @@
-"""Figures on the dashboard. Each area adds a card provider; each is one cheap query."""
+"""Figures on the dashboard. Each area adds a card provider; each is one cheap query.
+
+A card is `(label, value)` or `(label, value, url)`: a queue's card links to the list that
+works it off."""
 
 from collections.abc import Callable
 
@@ -6,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from shop.accounts.models import User
 
-_PROVIDERS: list[Callable[[], list[tuple[str, object]]]] = []
+_PROVIDERS: list[Callable[[], list[tuple]]] = []
 
 
 def card_provider(fn):
@@ -14,7 +17,7 @@ def card_provider(fn):
     return fn
 
 
-def cards() -> list[tuple[str, object]]:
+def cards() -> list[tuple]:
     return [card for fn in _PROVIDERS for card in fn()]
 
 

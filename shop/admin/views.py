@@ -12,6 +12,7 @@ from shop.admin import dashboard as dashboard_data
 from shop.admin.nav import entries
 from shop.audit.models import AuditLog
 from shop.crypto import mask_email, mask_phone
+from shop.money import format_amount
 from shop.plugins import PluginError
 from shop.settings import SettingError
 
@@ -32,7 +33,11 @@ def staff_required(view):
 
 @bp.context_processor
 def admin_context():
-    return {"admin_nav": entries(), "safe_mode": plugins.registry().safe_mode}
+    return {
+        "admin_nav": entries(),
+        "safe_mode": plugins.registry().safe_mode,
+        "money": format_amount,
+    }
 
 
 @bp.route("/")
@@ -168,3 +173,7 @@ def audit_page():
     page = max(request.args.get("page", 1, type=int), 1)
     rows = AuditLog.select().order_by(AuditLog.id.desc()).paginate(page, PAGE_SIZE)
     return render_template("admin/audit.html", rows=rows, page=page, page_size=PAGE_SIZE)
+
+
+# the other areas' pages on this blueprint; imported last because they import `bp` from here
+from shop.admin import catalog_views, order_views  # noqa: E402, F401

@@ -68,3 +68,12 @@ class Product(BaseModel):
     @property
     def in_stock(self) -> bool:
         return self.stock is None or self.stock > 0
+
+    @property
+    def low_on_stock(self) -> bool:
+        """Card stock at or below the threshold staff set (with 0: sold out)."""
+        return self.kind == "card" and (self.stock or 0) <= self.low_stock_threshold
+
+
+# the same rule as `low_on_stock`, for queries (the admin list and the dashboard count)
+LOW_STOCK = (Product.kind == "card") & (Product.stock <= Product.low_stock_threshold)

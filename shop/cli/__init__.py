@@ -5,7 +5,7 @@ Every command takes `--json` and then prints exactly one JSON object on stdout. 
 """
 
 from shop.api import cli as api_cli  # noqa: F401  (registers `apikey`)
-from shop.cli import core  # noqa: F401  (registers the commands)
+from shop.cli import core, selling  # noqa: F401  (registers the commands)
 from shop.cli.base import shop_cli
 
 __all__ = ["shop_cli"]

@@ -372,6 +372,10 @@ def _mark_delivered(order: Order, actor=None) -> None:
 def deliver_manually(order: Order, lines: list[str], actor) -> Order:
     """Staff hand over a manual or recharge order (codes, receipts), one item per line."""
     items = [line.strip() for line in lines if line.strip()]
+    if order.kind == "card":
+        # a card order's goods are its reserved keys; items typed beside them would leave
+        # the keys reserved for a delivered order
+        raise OrderError("Card orders deliver their card keys, not typed items.", "card_order")
     if not items:
         raise OrderError("Enter what you delivered, one item per line.", "bad_items")
     with db.atomic():
