@@ -72,7 +72,7 @@ def test_resume_paid_delivers_an_order_left_paid(app, tasks, monkeypatch):
         assert CardKey.select().where(CardKey.state == "sold").count() == 1
 
 
-def test_worker_queues_resume_paid_as_it_starts(tasks, monkeypatch):
+def test_worker_queues_resume_paid_as_it_starts(app, tasks, monkeypatch):
     from shop import worker
 
     queued, ran = [], []
@@ -86,7 +86,7 @@ def test_worker_queues_resume_paid_as_it_starts(tasks, monkeypatch):
             ran.append(queued[:])
 
     monkeypatch.setattr("huey.consumer.Consumer", Consumer)
-    worker.run_consumer()
+    worker.run_consumer(app)
     assert ran == [["resume_paid"]]
 
 
