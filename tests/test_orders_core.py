@@ -173,3 +173,15 @@ def test_api_order_with_short_wallet_leaves_nothing(database):
     assert err.value.code == "insufficient_balance" and err.value.status == 402
     assert Order.select().count() == 0 and Product.get_by_id(product.id).stock == 3
     assert inventory.counts(product.id)["available"] == 3
+
+
+def test_failed_reclaim_of_a_late_payment_leaves_stock_untouched(database, monkeypatch):
+    """The stock column says one key is left but the keys disagree (drift): the re-claim
+    fails, the order is refunded, and the stock column is not lowered by the attempt."""
+    product = card_product(keys=1)
+    order = guest_order(product)
+    monkeypatch.setattr(orders, "now", lambda: order.expires_at + timedelta(seconds=1))
+    orders.expire_due()
+    CardKey.update(state="void").where(CardKey.product == product.id).execute()
+    assert payments.record_payment("sandbox", "late", order.order_no, 1000) == "refunded"
+    assert Product.get_by_id(product.id).stock == 1

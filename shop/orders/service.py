@@ -313,7 +313,8 @@ def credit_gateway_payment(order: Order, gateway: str, txn_id: str, amount: int)
         _move_to_escrow(order, source, idem)
         if order.kind == "card":
             try:
-                inventory.reserve(order.product_id, order.quantity, order.id, None)
+                with db.atomic():  # a savepoint: a failed re-claim leaves the stock untouched
+                    inventory.reserve(order.product_id, order.quantity, order.id, None)
             except SoldOut:
                 _refund_in_tx(
                     order, "The payment arrived after the order expired and the stock was sold out."
