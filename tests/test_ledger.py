@@ -436,3 +436,22 @@ def test_postings_crossing_the_same_accounts_in_both_directions_do_not_deadlock(
     assert len(results) == 8
     assert balance(epay) + balance(alipay) == 0
     assert check() == []
+
+
+def test_an_account_opened_in_a_rolled_back_transaction_is_not_remembered(database):
+    """Account lookups are cached per process; an account whose creation rolled back must
+    not be served from that cache afterwards."""
+    from shop.ledger import user_account
+
+    class Boom(Exception):
+        pass
+
+    try:
+        with database.atomic():
+            ghost = user_account(4242, "wallet")
+            raise Boom
+    except Boom:
+        pass
+    assert Account.get_or_none(Account.id == ghost.id) is None
+    again = user_account(4242, "wallet")
+    assert Account.get_by_id(again.id).code == "user:4242:wallet"

@@ -12,8 +12,8 @@ from shop import plugins
 from shop.audit import record
 from shop.catalog.models import Product
 from shop.clock import now
-from shop.crypto import blind_index
-from shop.db import db, is_postgres
+from shop.crypto import blind_index, decrypt
+from shop.db import db, is_postgres, run
 from shop.inventory.models import CardKey
 
 MAX_KEY_LENGTH = 512
@@ -94,45 +94,45 @@ def reserve(product_id: int, quantity: int, order_id: int, until=None) -> list[i
     write lock is already ours (BEGIN IMMEDIATE), on PostgreSQL the row lock on the product
     serialises buyers of the same product, so the key SELECT that follows cannot be raced.
     """
-    taken = (
-        Product.update(stock=Product.stock - quantity)
-        .where((Product.id == product_id) & (Product.stock >= quantity))
-        .execute()
-    )
-    if taken != 1:
+    row = run(
+        'UPDATE "product" SET "stock" = "stock" - ? WHERE "id" = ? AND "stock" >= ? '
+        'RETURNING "stock", "low_stock_threshold", "name"',
+        (quantity, product_id, quantity),
+    ).fetchone()
+    if row is None:
         left = Product.select(Product.stock).where(Product.id == product_id).scalar() or 0
         raise SoldOut(product_id, quantity, left)
-    query = (
-        CardKey.select(CardKey.id)
-        .where((CardKey.product == product_id) & (CardKey.state == "available"))
-        .order_by(CardKey.id)
-        .limit(quantity)
+    pick = (
+        'SELECT "id" FROM "card_key" WHERE "product_id" = ? AND "state" = ? ORDER BY "id" LIMIT ?'
     )
     if is_postgres():
-        query = query.for_update("FOR UPDATE SKIP LOCKED")
-    ids = [k.id for k in query]
+        pick += " FOR UPDATE SKIP LOCKED"
+    ids = [r[0] for r in run(pick, (product_id, "available", quantity)).fetchall()]
     if len(ids) != quantity:
         # the stock column disagreed with the keys: refuse the sale rather than oversell
         raise SoldOut(product_id, quantity, len(ids))
-    moved = (
-        CardKey.update(state="reserved", order_id=order_id, reserved_until=until)
-        .where(CardKey.id.in_(ids) & (CardKey.state == "available"))
-        .execute()
-    )
+    marks = ", ".join("?" for _ in ids)
+    moved = run(
+        f'UPDATE "card_key" SET "state" = ?, "order_id" = ?, "reserved_until" = ? '
+        f'WHERE "id" IN ({marks}) AND "state" = ?',
+        ("reserved", order_id, until, *ids, "available"),
+    ).rowcount
     if moved != quantity:
         raise SoldOut(product_id, quantity, moved)
-    _after_stock_change(product_id)
+    stock, threshold, name = row
+    if threshold and stock <= threshold < stock + quantity:
+        # crossed the threshold on the way down: tell staff once
+        plugins.notify(event="product.low_stock", product_id=product_id, name=name, stock=stock)
     return ids
 
 
 def sell_reserved(order_id: int, quantity: int) -> int:
     """Turn the order's reserved keys into sold ones; returns how many moved."""
-    moved = (
-        CardKey.update(state="sold", sold_at=now(), reserved_until=None)
-        .where((CardKey.order_id == order_id) & (CardKey.state == "reserved"))
-        .execute()
-    )
-    return moved
+    return run(
+        'UPDATE "card_key" SET "state" = ?, "sold_at" = ?, "reserved_until" = NULL '
+        'WHERE "order_id" = ? AND "state" = ?',
+        ("sold", now(), order_id, "reserved"),
+    ).rowcount
 
 
 def release(order_id: int, product_id: int) -> int:
@@ -189,25 +189,11 @@ def export_unsold(product: Product, actor=None) -> list[str]:
 
 
 def order_secrets(order_id: int) -> list[str]:
-    keys = (
-        CardKey.select(CardKey.secret)
-        .where((CardKey.order_id == order_id) & (CardKey.state == "sold"))
-        .order_by(CardKey.id)
+    rows = run(
+        'SELECT "secret" FROM "card_key" WHERE "order_id" = ? AND "state" = ? ORDER BY "id"',
+        (order_id, "sold"),
     )
-    return [k.secret for k in keys]
-
-
-def _after_stock_change(product_id: int) -> None:
-    """Tell staff when a product falls to its low-stock threshold (once, on the way down)."""
-    row = (
-        Product.select(Product.stock, Product.low_stock_threshold, Product.name)
-        .where(Product.id == product_id)
-        .first()
-    )
-    if row and row.low_stock_threshold and row.stock == row.low_stock_threshold:
-        plugins.notify(
-            event="product.low_stock", product_id=product_id, name=row.name, stock=row.stock
-        )
+    return [decrypt("cardkey.secret", token) for (token,) in rows.fetchall()]
 
 
 def counts(product_id: int) -> dict[str, int]:

@@ -7,6 +7,7 @@ step. Opening is safe when two requests race for the same code: the insert ignor
 
 import re
 
+from shop.db import db, local_cache, raw_one
 from shop.ledger.errors import LedgerError
 from shop.ledger.models import MONEY, POINTS, UNITS, Account
 
@@ -53,7 +54,10 @@ def account(
         raise LedgerError("an account needs a code and a kind")
     if unit not in UNITS:
         raise LedgerError(f"unknown unit {unit!r}: use one of {', '.join(UNITS)}")
-    found = Account.get_or_none(Account.code == code)
+    cache = local_cache("accounts")
+    found = cache.get(code)
+    if found is None:
+        found = raw_one(Account, 'SELECT * FROM "account" WHERE "code" = ?', code)
     if found is None:
         Account.insert(
             code=code,
@@ -69,6 +73,10 @@ def account(
         raise LedgerError(
             f"account {code} exists as (kind, unit, owner, may_go_negative)={actual}, not {wanted}"
         )
+    if code not in cache:
+        # code, kind, unit and owner never change (balances are always read fresh); cached
+        # only once committed, so a rolled-back insert never leaves a ghost account behind
+        db.after_commit(lambda: cache.setdefault(code, found))
     return found
 
 

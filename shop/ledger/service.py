@@ -18,7 +18,7 @@ from collections import Counter
 from peewee import IntegrityError
 
 from shop.clock import now
-from shop.db import db
+from shop.db import db, run
 from shop.ledger.errors import IdempotencyConflict, InsufficientFunds, LedgerError
 from shop.ledger.models import Account, Entry, Journal
 
@@ -52,38 +52,48 @@ def post(
             raise LedgerError("idem_key must be a non-empty string or None")
         _check_text(idem_key=idem_key)
     created = now()
+    actor_id = getattr(actor, "id", actor)
     with db.atomic():
         if idem_key is not None:
-            existing = Journal.get_or_none(Journal.idem_key == idem_key)
-            if existing is not None:
+            # insert first, look only on a clash: a new key (nearly always) costs no SELECT
+            try:
+                with db.atomic():
+                    journal_id = _insert_journal(kind, memo, ref, idem_key, actor_id, created)
+            except IntegrityError:
+                # The key posted before, or another transaction committed it meanwhile (on
+                # PostgreSQL the insert waited for it): the savepoint rolls back, the first stands.
+                existing = Journal.get_or_none(Journal.idem_key == idem_key)
+                if existing is None:
+                    raise
                 return _replayed(existing, kind, lines)
-        try:
-            with db.atomic():
-                journal = Journal.create(
-                    kind=kind,
-                    memo=memo,
-                    ref=ref,
-                    idem_key=idem_key,
-                    actor_id=getattr(actor, "id", actor),
-                    created_at=created,
-                )
-        except IntegrityError:
-            # Another transaction committed the same key after our lookup (on PostgreSQL the
-            # insert waited for it): the savepoint is rolled back, the winner's journal stands.
-            if idem_key is None:
-                raise
-            existing = Journal.get_or_none(Journal.idem_key == idem_key)
-            if existing is None:
-                raise
-            return _replayed(existing, kind, lines)
+        else:
+            journal_id = _insert_journal(kind, memo, ref, None, actor_id, created)
         _move_balances(lines)
-        Entry.insert_many(
-            [
-                {"journal": journal.id, "account": acct.id, "amount": amount, "created_at": created}
-                for acct, amount in lines
-            ]
-        ).execute()
-    return journal
+        values = ", ".join("(?, ?, ?, ?)" for _ in lines)
+        params = [x for acct, amount in lines for x in (journal_id, acct.id, amount, created)]
+        run(
+            f'INSERT INTO "entry" ("journal_id", "account_id", "amount", "created_at") '
+            f"VALUES {values}",
+            params,
+        )
+    return Journal(
+        id=journal_id,
+        kind=kind,
+        memo=memo,
+        ref=ref,
+        idem_key=idem_key,
+        actor_id=actor_id,
+        created_at=created,
+    )
+
+
+def _insert_journal(kind, memo, ref, idem_key, actor_id, created) -> int:
+    cursor = run(
+        'INSERT INTO "journal" ("kind", "memo", "ref", "idem_key", "actor_id", "created_at") '
+        'VALUES (?, ?, ?, ?, ?, ?) RETURNING "id"',
+        (kind, memo, ref, idem_key, actor_id, created),
+    )
+    return cursor.fetchone()[0]
 
 
 def transfer(
@@ -159,14 +169,11 @@ def _move_balances(lines) -> None:
         delta = deltas[account_id]
         if delta == 0:
             continue
-        moved = (
-            Account.update(balance=Account.balance + delta)
-            .where(
-                (Account.id == account_id)
-                & (Account.may_go_negative | (Account.balance + delta >= 0))
-            )
-            .execute()
-        )
+        moved = run(
+            'UPDATE "account" SET "balance" = "balance" + ? '
+            'WHERE "id" = ? AND ("may_go_negative" OR "balance" + ? >= 0)',
+            (delta, account_id, delta),
+        ).rowcount
         if moved != 1:
             acct = accounts[account_id]
             held = Account.select(Account.balance).where(Account.id == account_id).scalar()

@@ -19,7 +19,7 @@ from shop.catalog.models import Product
 from shop.catalog.pricing import unit_price
 from shop.clock import now
 from shop.crypto import blind_index, normalize_email, normalize_phone
-from shop.db import db
+from shop.db import db, raw_one, run
 from shop.inventory import service as inventory
 from shop.inventory.service import SoldOut
 from shop.orders import settlement
@@ -116,9 +116,12 @@ def contact_index(raw: str) -> str | None:
 
 def visible_product(product_id) -> Product:
     try:
-        product = Product.get_or_none((Product.id == int(product_id)) & (Product.visible == True))  # noqa: E712
+        pid = int(product_id)
     except (TypeError, ValueError):
-        product = None
+        pid = 0
+    product = None
+    if 0 < pid < 2**63:  # a BIGINT: larger ids do not exist and would overflow the driver
+        product = raw_one(Product, 'SELECT * FROM "product" WHERE "id" = ? AND "visible"', pid)
     if product is None:
         raise OrderError("No such product.", "not_found", 404)
     return product
@@ -214,8 +217,11 @@ def place_paid_order(
     cleaned = clean_fields(product, fields)
     try:
         with db.atomic():
-            existing = Order.get_or_none(
-                (Order.api_user_id == user.id) & (Order.idem_key == idem_key)
+            existing = raw_one(
+                Order,
+                'SELECT * FROM "order" WHERE "api_user_id" = ? AND "idem_key" = ?',
+                user.id,
+                idem_key,
             )
             if existing is None:
                 try:
@@ -250,7 +256,7 @@ def place_paid_order(
                 order, ledger.user_account(user.id, "wallet"), f"wallet:{order.order_no}"
             )
             transition(order, "paid", actor=user)
-            order = deliver(order.id)
+            order = _deliver(order)
     except SoldOut as exc:
         raise OrderError(_sold_out_message(exc), "sold_out", 409) from None
     return order, True
@@ -340,34 +346,39 @@ def credit_gateway_payment(order: Order, gateway: str, txn_id: str, amount: int)
 def deliver(order_id: int) -> Order:
     """Hand over a paid order's goods. Safe to call again: only a `paid` order moves."""
     with db.atomic():
-        order = Order.get_by_id(order_id)
-        if order.status != "paid":
+        return _deliver(Order.get_by_id(order_id))
+
+
+def _deliver(order: Order) -> Order:
+    """`deliver` inside the caller's transaction, for an order it just read or moved."""
+    if order.status != "paid":
+        return order
+    reasons = [r for r in plugins.fire("risk_check", order=order) if r]
+    if reasons:
+        transition(order, "held", reason="; ".join(map(str, reasons)))
+        return order
+    if order.kind == "card":
+        moved = inventory.sell_reserved(order.id, order.quantity)
+        if moved != order.quantity:
+            _refund_in_tx(order, "The reserved stock could not be delivered.")
             return order
-        reasons = [r for r in plugins.fire("risk_check", order=order) if r]
-        if reasons:
-            transition(order, "held", reason="; ".join(map(str, reasons)))
-            return order
-        if order.kind == "card":
-            moved = inventory.sell_reserved(order.id, order.quantity)
-            if moved != order.quantity:
-                _refund_in_tx(order, "The reserved stock could not be delivered.")
-                return order
-        else:
-            result = plugins.fire("deliver", order=order, product=order.product)
-            items = [str(i) for r in result for i in (r if isinstance(r, list) else [r])]
-            if not items:
-                return order  # waits in the staff delivery queue
-            DeliveryItem.insert_many([{"order": order.id, "secret": s} for s in items]).execute()
-        _mark_delivered(order)
+    else:
+        result = plugins.fire("deliver", order=order, product=order.product)
+        items = [str(i) for r in result for i in (r if isinstance(r, list) else [r])]
+        if not items:
+            return order  # waits in the staff delivery queue
+        DeliveryItem.insert_many([{"order": order.id, "secret": s} for s in items]).execute()
+    _mark_delivered(order)
     return order
 
 
 def _mark_delivered(order: Order, actor=None) -> None:
     hours = settings.get("escrow.hours")
     transition(order, "delivered", actor=actor, settle_after=now() + timedelta(hours=hours))
-    Product.update(sold_count=Product.sold_count + order.quantity).where(
-        Product.id == order.product_id
-    ).execute()
+    run(
+        'UPDATE "product" SET "sold_count" = "sold_count" + ? WHERE "id" = ?',
+        (order.quantity, order.product_id),
+    )
 
 
 def deliver_manually(order: Order, lines: list[str], actor) -> Order:

@@ -2,15 +2,17 @@
 
 A transition is a compare-and-set UPDATE (`WHERE status = <from>`), so two processes racing to
 move the same order cannot both succeed: the loser gets `StaleOrder` and its transaction rolls
-back. Each transition writes the order's event, an audit record, and fires the matching
-plugin hook after the transaction commits.
+back. Each transition writes the order's event, which is the audit record of the
+transition (who, when, from, to, why: the order's own history, shown to customer and staff);
+a transition made by someone other than the buyer (staff) is also written to the shop's audit
+log. The matching plugin hook fires after the transaction commits.
 """
 
 from shop import plugins
 from shop.audit import record
 from shop.clock import now
-from shop.db import db
-from shop.orders.models import Order, OrderEvent
+from shop.db import db, run
+from shop.orders.models import Order
 
 TRANSITIONS: dict[str | None, set[str]] = {
     None: {"pending"},
@@ -68,24 +70,30 @@ def transition(
             changes[stamp] = now()
         if reason:
             changes.setdefault("reason", reason)
-        updated = (
-            Order.update(status=to, **changes)
-            .where((Order.id == order.id) & (Order.status == frm))
-            .execute()
-        )
+        fields = Order._meta.fields
+        columns = "".join(f', "{fields[name].column_name}" = ?' for name in changes)
+        values = [fields[name].db_value(value) for name, value in changes.items()]
+        updated = run(
+            f'UPDATE "order" SET "status" = ?{columns} WHERE "id" = ? AND "status" = ?',
+            (to, *values, order.id, frm),
+        ).rowcount
         if updated != 1:
             raise StaleOrder(f"order {order.order_no} is no longer {frm}")
         order.status = to
         for name, value in changes.items():
             setattr(order, name, value)
     actor_id = getattr(actor, "id", actor)
-    OrderEvent.insert(
-        order=order.id, from_status=frm, to_status=to, actor_id=actor_id, reason=reason
-    ).execute()
-    detail = {"from": frm} if frm else {}
-    if reason:
-        detail["reason"] = reason
-    record(f"order.{to}", target=f"order:{order.order_no}", actor=actor_id, **detail)
+    run(
+        'INSERT INTO "order_event" ("order_id", "from_status", "to_status", "actor_id", '
+        '"reason", "created_at") VALUES (?, ?, ?, ?, ?, ?)',
+        (order.id, frm, to, actor_id, reason, now()),
+    )
+    if actor_id is not None and actor_id != order.user_id:
+        # someone acted on another's order (staff): that also goes into the shop's audit log
+        detail = {"from": frm} if frm else {}
+        if reason:
+            detail["reason"] = reason
+        record(f"order.{to}", target=f"order:{order.order_no}", actor=actor_id, **detail)
     hook = HOOKS.get(to)
     if hook:
         # after commit: a plugin never sees (or mails about) a change that was rolled back
