@@ -6,11 +6,13 @@ ever touches an amount (DESIGN.md invariant 1).
 
 from decimal import Decimal, InvalidOperation
 
+from shop.messages import N_, Refusal
+
 MAX_AMOUNT = 10**12  # ten billion yuan: far above any real order, far below BIGINT
 
 
-class AmountError(ValueError):
-    pass
+class AmountError(Refusal):
+    """An amount the shop refuses; the message is shown to the person who typed it."""
 
 
 def parse_amount(text: str, allow_zero: bool = False) -> int:
@@ -19,17 +21,17 @@ def parse_amount(text: str, allow_zero: bool = False) -> int:
     try:
         value = Decimal(raw)
     except InvalidOperation:
-        raise AmountError(f"{text!r} is not an amount like 10.00") from None
+        raise AmountError(N_("%(text)s is not an amount like 10.00"), text=repr(text)) from None
     if not value.is_finite():
-        raise AmountError(f"{text!r} is not an amount like 10.00")
+        raise AmountError(N_("%(text)s is not an amount like 10.00"), text=repr(text))
     fen = value * 100
     if fen != fen.to_integral_value():
-        raise AmountError(f"{text!r} has more than two decimals")
+        raise AmountError(N_("%(text)s has more than two decimals"), text=repr(text))
     fen = int(fen)
     if fen < 0 or (fen == 0 and not allow_zero):
-        raise AmountError(f"{text!r} must be more than zero")
+        raise AmountError(N_("%(text)s must be more than zero"), text=repr(text))
     if fen > MAX_AMOUNT:
-        raise AmountError(f"{text!r} is too large")
+        raise AmountError(N_("%(text)s is too large"), text=repr(text))
     return fen
 
 

@@ -11,8 +11,11 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 from conftest import login, submit
+from selling import card_product
 
 from shop import settings
+from shop.messages import N_, Message, Refusal, joined
+from shop.orders.service import OrderError
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "shop" / "translations"
@@ -97,6 +100,49 @@ def test_error_pages_are_translated_for_people_but_json_stays_english(client, zh
     as_json = client.get("/no-such-page", headers={"Accept": "application/json"})
     assert as_json.json["error"]["code"] == "not_found"
     assert "requested URL was not found" in as_json.json["error"]["message"]
+
+
+def test_selling_refusals_are_translated_on_pages(client, app, zh_shop):
+    with app.app_context():
+        product = card_product(keys=3).id
+    guest = {"contact": "guest@example.com", "query_password": "open-sesame"}
+    url = f"/p/{product}"
+    too_many = submit(client, f"{url}/buy", {"quantity": "4", **guest}, form_url=url)
+    assert too_many.status_code == 409 and "库存仅剩 3 件，请减少购买数量。" in page(too_many)
+    no_password = submit(client, f"{url}/buy", {"quantity": "1", "contact": "a@b.cn"}, form_url=url)
+    assert no_password.status_code == 400 and "请设置至少 4 个字符的查询密码。" in page(no_password)
+
+
+def test_catalog_problems_and_warnings_are_translated_for_staff(client, zh_shop):
+    login(client, *zh_shop)
+    submit(client, "/lang/zh_CN", {"next": "/"}, form_url="/")
+    form = {"name": "点卡", "kind": "card", "price": "50.00", "visible": "1"}
+    refused = submit(client, "/admin/products/new", {**form, "tiers": "ten=9\n10=9.505"})
+    assert refused.status_code == 400
+    assert (
+        "批发价：第 1 行：请按“数量=单价”填写，例如 10=9.50; "
+        "第 2 行：&#39;9.505&#39; 的小数超过两位。" in page(refused)
+    )
+    saved = submit(client, "/admin/products/new", {**form, "cost": "60.00"})
+    assert saved.status_code == 303
+    shown = page(client.get(saved.headers["Location"]))
+    assert "售价 50.00 低于成本价 60.00：每卖出一件都会亏本。" in shown
+
+
+def test_refusals_stay_english_as_strings_and_translate_nested_messages(app):
+    refused = OrderError(N_("Only %(n)d left in stock; lower the quantity."), "sold_out", 409, n=2)
+    assert (str(refused), refused.code, refused.status) == (
+        "Only 2 left in stock; lower the quantity.",
+        "sold_out",
+        409,
+    )
+    decimals = Refusal(N_("%(text)s has more than two decimals"), text="'9.505'")
+    problems = joined([Message(N_("line %(number)d: %(problem)s"), number=2, problem=decimals)])
+    wrapped = Refusal(Message(N_("Tiers: %(problem)s."), problem=Refusal(problems)))
+    assert str(wrapped) == "Tiers: line 2: '9.505' has more than two decimals."
+    with app.test_request_context(headers={"Cookie": "lang=zh_CN"}):
+        assert wrapped.translated() == "批发价：第 2 行：'9.505' 的小数超过两位。"
+        assert refused.translated() == "库存仅剩 2 件，请减少购买数量。"
 
 
 # --- the catalog itself --------------------------------------------------------------------

@@ -26,7 +26,7 @@ class SandboxGateway(Gateway):
         try:
             record_payment(self.name, "sbx-" + secrets.token_hex(12), payable.ref, payable.amount)
         except PaymentError as exc:
-            return error_response(400, "payment_refused", str(exc))
+            return error_response(400, "payment_refused", str(exc), exc.translated())
         return redirect(payable.return_path, 303)
 
 

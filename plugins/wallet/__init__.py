@@ -39,7 +39,7 @@ class WalletGateway(Gateway):
         try:
             orders.pay_with_wallet(order, actor=current_user._get_current_object())
         except OrderError as exc:
-            return error_response(exc.status, exc.code, str(exc))
+            return error_response(exc.status, exc.code, str(exc), exc.translated())
         except StaleOrder:  # a second click raced the first and lost; the first paid
             return redirect(payable.return_path, 303)
         return redirect(payable.return_path, 303)

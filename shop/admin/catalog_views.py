@@ -43,7 +43,7 @@ def categories():
         try:
             category = catalog.create_category(request.form, actor=current_user)
         except catalog.CatalogError as exc:
-            errors, form = exc.errors, request.form
+            errors, form = exc.translated_errors(), request.form
         else:
             flash(_("Category %(name)s added.", name=category.name), "success")
             return redirect(url_for("admin.categories"), 303)
@@ -66,7 +66,7 @@ def category_edit(category_id):
         try:
             catalog.update_category(category, request.form, actor=current_user)
         except catalog.CatalogError as exc:
-            errors, form = exc.errors, request.form
+            errors, form = exc.translated_errors(), request.form
         else:
             flash(_("Category saved."), "success")
             return redirect(url_for("admin.categories"), 303)
@@ -135,7 +135,7 @@ def _product_page(product, form, errors, status=200):
 
 def _flash_warnings(warnings):
     for warning in warnings:
-        flash(warning, "warning")
+        flash(warning.translated(), "warning")
 
 
 @bp.route("/products/new", methods=["GET", "POST"])
@@ -149,7 +149,7 @@ def product_new():
             request.form, request.files.get("image_file"), actor=current_user
         )
     except catalog.CatalogError as exc:
-        return _product_page(None, request.form, exc.errors, 400)
+        return _product_page(None, request.form, exc.translated_errors(), 400)
     flash(_("Product %(name)s added.", name=product.name), "success")
     _flash_warnings(warnings)
     target = "admin.product_keys" if product.kind == "card" else "admin.product_edit"
@@ -167,7 +167,7 @@ def product_edit(product_id):
             product, request.form, request.files.get("image_file"), actor=current_user
         )
     except catalog.CatalogError as exc:
-        return _product_page(product, request.form, exc.errors, 400)
+        return _product_page(product, request.form, exc.translated_errors(), 400)
     flash(_("Product saved."), "success")
     _flash_warnings(warnings)
     return redirect(url_for("admin.product_edit", product_id=product.id), 303)
@@ -251,7 +251,7 @@ def keys_import(product_id):
     try:
         result = inventory.import_keys(product, lines, actor=current_user)
     except inventory.InventoryError as exc:
-        flash(str(exc), "error")
+        flash(exc.translated(), "error")
         return _keys_page(product, 400)
     flash(
         _(
@@ -273,7 +273,7 @@ def key_void(key_id):
     try:
         inventory.void_key(key.id, actor=current_user)
     except inventory.InventoryError as exc:
-        flash(str(exc), "error")
+        flash(exc.translated(), "error")
         return _keys_page(key.product, 409)
     flash(_("Key %(id)d voided.", id=key.id), "success")
     return redirect(url_for("admin.product_keys", product_id=key.product_id), 303)

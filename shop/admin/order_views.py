@@ -91,7 +91,7 @@ def _act(order_no: str, action, done: str):
     try:
         action(order)
     except OrderError as exc:
-        flash(str(exc), "error")
+        flash(exc.translated(), "error")
         return _order_page(Order.get_by_id(order.id), status=exc.status)
     except (StaleOrder, IllegalTransition):
         flash(_("The order changed meanwhile; check its status and try again."), "error")

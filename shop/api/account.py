@@ -48,7 +48,7 @@ def create():
     try:
         key, secret = keys.create(current_user.id, form.label.data, actor=current_user)
     except keys.ApiKeyError as exc:
-        form.label.errors = [_(str(exc))]
+        form.label.errors = [exc.translated()]
         return _page(form, status=400)
     return _page(CreateKeyForm(formdata=None), secret=secret, new_key=key)
 
@@ -61,5 +61,5 @@ def revoke(key_id):
         keys.revoke(key_id, user=current_user, actor=current_user)
         flash(_("The API key was revoked."), "success")
     except keys.ApiKeyError as exc:
-        flash(_(str(exc)), "error")
+        flash(exc.translated(), "error")
     return redirect(url_for("api_keys.index"))

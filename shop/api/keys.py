@@ -19,6 +19,7 @@ from shop.api.models import ApiKey, ApiNonce
 from shop.audit import record
 from shop.clock import now
 from shop.db import db, raw_one, run
+from shop.messages import N_, Refusal
 
 KEY_PREFIX = "kk_"
 KEY_ALPHABET = string.ascii_letters + string.digits
@@ -34,7 +35,7 @@ MAX_LABEL = 80
 MAX_ACTIVE_KEYS = 20
 
 
-class ApiKeyError(ValueError):
+class ApiKeyError(Refusal):
     """A refused key operation (unknown user, too many keys, not your key)."""
 
 
@@ -54,15 +55,17 @@ def create(user_id, label: str = "", actor=None) -> tuple[ApiKey, str]:
     number = _int(user_id)
     user = User.get_or_none(User.id == number) if number else None
     if user is None or not user.is_active:
-        raise ApiKeyError(f"No active user {user_id}.")
+        raise ApiKeyError(N_("No active user %(id)s."), id=user_id)
     label = (label or "").strip()
     if len(label) > MAX_LABEL:
-        raise ApiKeyError(f"The label is longer than {MAX_LABEL} characters.")
+        raise ApiKeyError(N_("The label is longer than %(count)d characters."), count=MAX_LABEL)
     secret = secrets.token_hex(32)
     with db.atomic():
         active = ApiKey.select().where((ApiKey.user == user.id) & ApiKey.enabled).count()
         if active >= MAX_ACTIVE_KEYS:
-            raise ApiKeyError(f"Revoke a key first: at most {MAX_ACTIVE_KEYS} keys are active.")
+            raise ApiKeyError(
+                N_("Revoke a key first: at most %(count)d keys are active."), count=MAX_ACTIVE_KEYS
+            )
         key = ApiKey.create(
             key_id=KEY_PREFIX + "".join(secrets.choice(KEY_ALPHABET) for _ in range(24)),
             secret=secret,
@@ -81,7 +84,7 @@ def revoke(key_id: str, user=None, actor=None) -> ApiKey:
     with db.atomic():
         key = ApiKey.get_or_none(query)
         if key is None:
-            raise ApiKeyError("No such API key.")
+            raise ApiKeyError(N_("No such API key."))
         if key.enabled:
             key.enabled, key.revoked_at = False, now()
             key.save(only=[ApiKey.enabled, ApiKey.revoked_at])

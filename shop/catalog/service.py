@@ -5,7 +5,8 @@ Input arrives as the strings a person typed (a form or the command line). Every 
 checked before anything is written, so a refused save changes nothing and reports every
 problem at once (`CatalogError.errors`, field name → message). Amounts go through
 `shop.money.parse_amount`, so "10.00" is 1000 fen and "1.234" is refused rather than rounded.
-Every change writes an audit record in the same transaction.
+Every change writes an audit record in the same transaction. Problems and warnings are
+`shop.messages` messages: English as strings (CLI, logs), `translated()` on the admin pages.
 """
 
 import json
@@ -23,6 +24,7 @@ from shop.audit import record
 from shop.catalog.models import KINDS, Category, Product
 from shop.clock import now
 from shop.db import db
+from shop.messages import N_, Message, Refusal, joined
 from shop.money import AmountError, format_amount, parse_amount
 
 MAX_NAME = 120
@@ -36,12 +38,19 @@ FIELD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 IMAGE_PATH_RE = re.compile(r"^/[A-Za-z0-9._~/%-]{1,254}$")
 UPLOAD_NAME_RE = re.compile(r"^[0-9a-f]{32}\.(png|jpg|webp|gif)$")
-INT_LABELS = {
-    "min_qty": "The minimum quantity",
-    "max_qty": "The maximum quantity",
-    "low_stock_threshold": "The low-stock threshold",
-    "sort_order": "The sort order",
+INT_MESSAGES = {
+    "min_qty": N_("The minimum quantity must be a whole number from %(low)d to %(high)d."),
+    "max_qty": N_("The maximum quantity must be a whole number from %(low)d to %(high)d."),
+    "low_stock_threshold": N_(
+        "The low-stock threshold must be a whole number from %(low)d to %(high)d."
+    ),
+    "sort_order": N_("The sort order must be a whole number from %(low)d to %(high)d."),
 }
+AMOUNT_MISSING = {
+    "price": N_("Enter the price, like 10.00."),
+    "cost": N_("Enter the cost, like 10.00."),
+}
+AMOUNT_WRONG = {"price": N_("Price: %(problem)s."), "cost": N_("Cost: %(problem)s.")}
 TRUE = ("1", "on", "true", "yes", "y")
 REQUIRED_WORDS = {"required": True, "optional": False, "yes": True, "no": False}
 # Magic bytes, not the file name or the browser's Content-Type: both are whatever the sender
@@ -66,12 +75,16 @@ DESCRIPTION_ATTRIBUTES = {
 }
 
 
-class CatalogError(ValueError):
-    """A refused catalog change. `errors` maps each bad field to what is wrong with it."""
+class CatalogError(Refusal):
+    """A refused catalog change. `errors` maps each bad field to what is wrong with it (a
+    `Message`: English as a string, `translated_errors()` for a page)."""
 
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(errors.values()))
+    def __init__(self, errors: dict[str, Message]):
+        super().__init__(joined(errors.values()))
         self.errors = errors
+
+    def translated_errors(self) -> dict[str, str]:
+        return {name: problem.translated() for name, problem in self.errors.items()}
 
 
 # text formats staff type ---------------------------------------------------------------------
@@ -130,25 +143,45 @@ def parse_fields(text: str) -> list[dict]:
             required = REQUIRED_WORDS[rest.pop().lower()]
         pattern = "|".join(rest).strip()
         if not FIELD_NAME_RE.match(name):
-            errors.append(f"line {number}: the name {name!r} must be lowercase letters, digits, _")
+            errors.append(
+                Message(
+                    N_("line %(number)d: the name %(name)s must be lowercase letters, digits, _"),
+                    number=number,
+                    name=repr(name),
+                )
+            )
             continue
         if any(f["name"] == name for f in fields):
-            errors.append(f"line {number}: the field {name!r} is listed twice")
+            errors.append(
+                Message(
+                    N_("line %(number)d: the field %(name)s is listed twice"),
+                    number=number,
+                    name=repr(name),
+                )
+            )
             continue
         if len(label) > 60 or len(pattern) > 200:
-            errors.append(f"line {number}: the label or pattern is too long")
+            errors.append(
+                Message(N_("line %(number)d: the label or pattern is too long"), number=number)
+            )
             continue
         if pattern:
             try:
                 re.compile(pattern)
             except re.error as exc:
-                errors.append(f"line {number}: the pattern does not compile ({exc})")
+                errors.append(
+                    Message(
+                        N_("line %(number)d: the pattern does not compile (%(error)s)"),
+                        number=number,
+                        error=str(exc),
+                    )
+                )
                 continue
         fields.append({"name": name, "label": label, "pattern": pattern, "required": required})
     if len(fields) > MAX_FIELDS:
-        errors.append(f"at most {MAX_FIELDS} fields")
+        errors.append(Message(N_("at most %(count)d fields"), count=MAX_FIELDS))
     if errors:
-        raise ValueError("; ".join(errors))
+        raise Refusal(joined(errors))
     return fields
 
 
@@ -176,25 +209,45 @@ def parse_tiers(text: str, price: int, max_qty: int, free: bool) -> list[list[in
         qty_text, eq, price_text = line.partition("=")
         qty = _int_or_none(qty_text)
         if not eq or qty is None:
-            errors.append(f"line {number}: write quantity=price, e.g. 10=9.50")
+            errors.append(
+                Message(N_("line %(number)d: write quantity=price, e.g. 10=9.50"), number=number)
+            )
             continue
         try:
             unit = parse_amount(price_text, allow_zero=free)
         except AmountError as exc:
-            errors.append(f"line {number}: {exc}")
+            errors.append(Message(N_("line %(number)d: %(problem)s"), number=number, problem=exc))
             continue
         if not 2 <= qty <= max_qty:
-            errors.append(f"line {number}: the quantity must be between 2 and {max_qty}")
+            errors.append(
+                Message(
+                    N_("line %(number)d: the quantity must be between 2 and %(max)d"),
+                    number=number,
+                    max=max_qty,
+                )
+            )
         elif qty in tiers:
-            errors.append(f"line {number}: the quantity {qty} is listed twice")
+            errors.append(
+                Message(
+                    N_("line %(number)d: the quantity %(qty)d is listed twice"),
+                    number=number,
+                    qty=qty,
+                )
+            )
         elif unit >= price:
-            errors.append(f"line {number}: {format_amount(unit)} is not below the unit price")
+            errors.append(
+                Message(
+                    N_("line %(number)d: %(price)s is not below the unit price"),
+                    number=number,
+                    price=format_amount(unit),
+                )
+            )
         else:
             tiers[qty] = unit
     if len(tiers) > MAX_TIERS:
-        errors.append(f"at most {MAX_TIERS} tiers")
+        errors.append(Message(N_("at most %(count)d tiers"), count=MAX_TIERS))
     if errors:
-        raise ValueError("; ".join(errors))
+        raise Refusal(joined(errors))
     return [[qty, tiers[qty]] for qty in sorted(tiers)]
 
 
@@ -219,10 +272,10 @@ def image_kind(data: bytes) -> str | None:
 def _read_image(upload) -> tuple[bytes, str]:
     data = upload.read(MAX_IMAGE_BYTES + 1)
     if len(data) > MAX_IMAGE_BYTES:
-        raise ValueError("the image is larger than 2 MB")
+        raise Refusal(N_("the image is larger than 2 MB"))
     kind = image_kind(data)
     if kind is None:
-        raise ValueError("the image must be a PNG, JPEG, WebP or GIF file")
+        raise Refusal(N_("the image must be a PNG, JPEG, WebP or GIF file"))
     return data, kind
 
 
@@ -242,24 +295,26 @@ def _clean_category(raw: Mapping, current: Category | None) -> dict:
     errors = {}
     name = _one_line(raw.get("name"))
     if not name:
-        errors["name"] = "A category needs a name."
+        errors["name"] = Message(N_("A category needs a name."))
     elif len(name) > MAX_CATEGORY_NAME:
-        errors["name"] = f"The name is longer than {MAX_CATEGORY_NAME} characters."
+        errors["name"] = Message(
+            N_("The name is longer than %(count)d characters."), count=MAX_CATEGORY_NAME
+        )
     else:
         same = Category.select().where(Category.name == name)
         if current is not None:
             same = same.where(Category.id != current.id)
         if same.exists():
-            errors["name"] = f"There is already a category named {name}."
+            errors["name"] = Message(N_("There is already a category named %(name)s."), name=name)
     slug = (raw.get("slug") or "").strip().lower() or (current.slug if current else _slug(name))
     if not SLUG_RE.match(slug):
-        errors["slug"] = "The slug may hold lowercase letters, digits and dashes."
+        errors["slug"] = Message(N_("The slug may hold lowercase letters, digits and dashes."))
     else:
         taken = Category.select().where(Category.slug == slug)
         if current is not None:
             taken = taken.where(Category.id != current.id)
         if taken.exists():
-            errors["slug"] = f"The slug {slug} is taken."
+            errors["slug"] = Message(N_("The slug %(slug)s is taken."), slug=slug)
     sort_order = _int_field(raw, "sort_order", -MAX_QTY, MAX_QTY, errors, default=0)
     if errors:
         raise CatalogError(errors)
@@ -308,15 +363,17 @@ def category_named(name: str, actor=None) -> Category:
 
 def _clean_product(raw: Mapping, current: Product | None, upload=None) -> tuple[dict, list, tuple]:
     """(column values, warnings, image to store) from the typed form; raises CatalogError."""
-    errors: dict[str, str] = {}
-    warnings: list[str] = []
+    errors: dict[str, Message] = {}
+    warnings: list[Message] = []
     values: dict = {}
 
     name = _one_line(raw.get("name"))
     if not name:
-        errors["name"] = "A product needs a name."
+        errors["name"] = Message(N_("A product needs a name."))
     elif len(name) > MAX_NAME:
-        errors["name"] = f"The name is longer than {MAX_NAME} characters."
+        errors["name"] = Message(
+            N_("The name is longer than %(count)d characters."), count=MAX_NAME
+        )
     values["name"] = name
 
     category_id = (raw.get("category_id") or "").strip()
@@ -324,26 +381,31 @@ def _clean_product(raw: Mapping, current: Product | None, upload=None) -> tuple[
     if category_id:
         found = _int_or_none(category_id)
         if found is None or not Category.select().where(Category.id == found).exists():
-            errors["category_id"] = "Choose an existing category."
+            errors["category_id"] = Message(N_("Choose an existing category."))
         values["category"] = found
 
     kind = (raw.get("kind") or "card").strip()
     if kind not in KINDS:
-        errors["kind"] = f"The kind must be one of {', '.join(KINDS)}."
+        errors["kind"] = Message(N_("The kind must be one of %(kinds)s."), kinds=", ".join(KINDS))
     elif current is not None and kind != current.kind and _has_history(current):
-        errors["kind"] = "A product with card keys or orders cannot change its kind."
+        errors["kind"] = Message(N_("A product with card keys or orders cannot change its kind."))
     values["kind"] = kind
 
     free = _flag(raw, "free")
     values["free"] = free
     values["price"] = _amount(raw, "price", errors, required=True)
     if values["price"] == 0 and not free and "price" not in errors:
-        errors["price"] = "The price must be more than zero; tick 'free' to give it away."
+        errors["price"] = Message(
+            N_("The price must be more than zero; tick 'free' to give it away.")
+        )
     values["cost"] = _amount(raw, "cost", errors, required=False)
     if "price" not in errors and "cost" not in errors and values["cost"] > values["price"]:
         warnings.append(
-            f"The price {format_amount(values['price'])} is below the cost "
-            f"{format_amount(values['cost'])}: every sale loses money."
+            Message(
+                N_("The price %(price)s is below the cost %(cost)s: every sale loses money."),
+                price=format_amount(values["price"]),
+                cost=format_amount(values["cost"]),
+            )
         )
 
     values["min_qty"] = _int_field(raw, "min_qty", 1, MAX_QTY, errors, default=1)
@@ -357,29 +419,33 @@ def _clean_product(raw: Mapping, current: Product | None, upload=None) -> tuple[
 
     description = raw.get("description") or ""
     if len(description) > MAX_DESCRIPTION:
-        errors["description"] = f"The description is longer than {MAX_DESCRIPTION} characters."
+        errors["description"] = Message(
+            N_("The description is longer than %(count)d characters."), count=MAX_DESCRIPTION
+        )
     values["description"] = sanitize_description(description)
 
     try:
         values["fields_json"] = json.dumps(parse_fields(raw.get("fields") or ""))
-    except ValueError as exc:
-        errors["fields"] = f"Fields: {exc}."
+    except Refusal as exc:
+        errors["fields"] = Message(N_("Fields: %(problem)s."), problem=exc)
     if not {"price", "max_qty"} & errors.keys():
         try:
             tiers = parse_tiers(raw.get("tiers") or "", values["price"], values["max_qty"], free)
             values["tiers_json"] = json.dumps(tiers)
-        except ValueError as exc:
-            errors["tiers"] = f"Tiers: {exc}."
+        except Refusal as exc:
+            errors["tiers"] = Message(N_("Tiers: %(problem)s."), problem=exc)
 
     image = None
     path = (raw.get("image") or "").strip()
     if upload is not None and getattr(upload, "filename", ""):
         try:
             image = _read_image(upload)
-        except ValueError as exc:
-            errors["image_file"] = f"Image: {exc}."
+        except Refusal as exc:
+            errors["image_file"] = Message(N_("Image: %(problem)s."), problem=exc)
     elif path and (not IMAGE_PATH_RE.match(path) or ".." in path or path.startswith("//")):
-        errors["image"] = "The image path must be a path on this shop, like /uploads/x.png."
+        errors["image"] = Message(
+            N_("The image path must be a path on this shop, like /uploads/x.png.")
+        )
     values["image"] = path
 
     if errors:
@@ -485,7 +551,7 @@ def _int_field(raw: Mapping, key: str, low: int, high: int, errors: dict, defaul
         return default
     value = _int_or_none(text)
     if value is None or not low <= value <= high:
-        errors[key] = f"{INT_LABELS[key]} must be a whole number from {low} to {high}."
+        errors[key] = Message(INT_MESSAGES[key], low=low, high=high)
         return default
     return value
 
@@ -494,10 +560,10 @@ def _amount(raw: Mapping, key: str, errors: dict, required: bool) -> int:
     text = str(raw.get(key) or "").strip()
     if not text:
         if required:
-            errors[key] = f"Enter the {key}, like 10.00."
+            errors[key] = Message(AMOUNT_MISSING[key])
         return 0
     try:
         return parse_amount(text, allow_zero=True)
     except AmountError as exc:
-        errors[key] = f"{key.capitalize()}: {exc}."
+        errors[key] = Message(AMOUNT_WRONG[key], problem=exc)
         return 0

@@ -15,6 +15,7 @@ from shop.clock import now
 from shop.crypto import blind_index, decrypt
 from shop.db import db, is_postgres, run
 from shop.inventory.models import CardKey
+from shop.messages import N_, Refusal
 
 MAX_KEY_LENGTH = 512
 
@@ -29,7 +30,7 @@ class SoldOut(Exception):
         self.available = available
 
 
-class InventoryError(ValueError):
+class InventoryError(Refusal):
     """A refused inventory operation, with a message for staff."""
 
 
@@ -41,7 +42,7 @@ def import_keys(product: Product, lines, actor=None, batch: str = "") -> dict:
     """Add keys, one per line; blank lines skipped; duplicates (within the paste and against
     the product's existing keys) refused and counted. Returns {"imported", "duplicates"}."""
     if product.kind != "card":
-        raise InventoryError("only card products hold card keys")
+        raise InventoryError(N_("only card products hold card keys"))
     seen: dict[str, str] = {}
     too_long = 0
     for raw in lines:
@@ -161,9 +162,13 @@ def void_key(key_id: int, actor=None) -> CardKey:
     with db.atomic():
         key = CardKey.get_or_none(CardKey.id == key_id)
         if key is None:
-            raise InventoryError(f"no card key {key_id}")
+            raise InventoryError(N_("no card key %(id)s"), id=key_id)
         if key.state != "available":
-            raise InventoryError(f"key {key_id} is {key.state}; only available keys can be voided")
+            raise InventoryError(
+                N_("key %(id)s is %(state)s; only available keys can be voided"),
+                id=key_id,
+                state=key.state,
+            )
         changed = (
             CardKey.update(state="void")
             .where((CardKey.id == key_id) & (CardKey.state == "available"))

@@ -22,6 +22,7 @@ from shop.crypto import blind_index, normalize_email, normalize_phone
 from shop.db import db, raw_one, run
 from shop.inventory import service as inventory
 from shop.inventory.service import SoldOut
+from shop.messages import N_, Message, Refusal
 from shop.orders import settlement
 from shop.orders.models import DeliveryItem, Order
 from shop.orders.numbers import new_order_no
@@ -47,11 +48,12 @@ PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
 MIN_QUERY_PASSWORD = 4
 
 
-class OrderError(ValueError):
-    """A refused order operation. `code` is the API error code, `status` the HTTP status."""
+class OrderError(Refusal):
+    """A refused order operation. `code` is the API error code, `status` the HTTP status;
+    `str()` is the English message (API, CLI), `translated()` the one for a page."""
 
-    def __init__(self, message: str, code: str = "bad_request", status: int = 400):
-        super().__init__(message)
+    def __init__(self, message: str, code: str = "bad_request", status: int = 400, **params):
+        super().__init__(message, **params)
         self.code = code
         self.status = status
 
@@ -62,15 +64,17 @@ class OrderError(ValueError):
 def parse_quantity(product: Product, raw) -> int:
     """An integer within the product's bounds; anything else is refused with the bounds."""
     if isinstance(raw, bool | float):
-        raise OrderError("The quantity must be a whole number.", "bad_quantity")
+        raise OrderError(N_("The quantity must be a whole number."), "bad_quantity")
     try:
         quantity = int(str(raw).strip()) if not isinstance(raw, int) else raw
     except ValueError:
-        raise OrderError("The quantity must be a whole number.", "bad_quantity") from None
+        raise OrderError(N_("The quantity must be a whole number."), "bad_quantity") from None
     if not product.min_qty <= quantity <= min(product.max_qty, MAX_QUANTITY):
         raise OrderError(
-            f"The quantity must be between {product.min_qty} and {product.max_qty}.",
+            N_("The quantity must be between %(min)d and %(max)d."),
             "bad_quantity",
+            min=product.min_qty,
+            max=product.max_qty,
         )
     return quantity
 
@@ -79,17 +83,23 @@ def clean_fields(product: Product, raw: dict | None) -> dict:
     """The buyer's answers to the product's required fields, each matched to its pattern."""
     raw = raw or {}
     if not isinstance(raw, dict):
-        raise OrderError("fields must be an object of field name to value.", "bad_fields")
+        raise OrderError(N_("fields must be an object of field name to value."), "bad_fields")
     cleaned = {}
     for spec in product.fields:
         value = str(raw.get(spec["name"], "") or "").strip()
         if not value:
             if spec.get("required", True):
-                raise OrderError(f"{spec.get('label', spec['name'])} is required.", "bad_fields")
+                raise OrderError(
+                    N_("%(field)s is required."),
+                    "bad_fields",
+                    field=spec.get("label", spec["name"]),
+                )
             continue
         pattern = spec.get("pattern")
         if len(value) > 200 or (pattern and not re.fullmatch(pattern, value)):
-            raise OrderError(f"{spec.get('label', spec['name'])} is not valid.", "bad_fields")
+            raise OrderError(
+                N_("%(field)s is not valid."), "bad_fields", field=spec.get("label", spec["name"])
+            )
         cleaned[spec["name"]] = value
     return cleaned
 
@@ -103,7 +113,7 @@ def clean_contact(raw: str) -> tuple[str, str]:
     if PHONE_RE.match(phone):
         return phone, blind_index("order.contact", phone, normalize_phone)
     raise OrderError(
-        "Enter an email address or a phone number to find your order again.", "bad_contact"
+        N_("Enter an email address or a phone number to find your order again."), "bad_contact"
     )
 
 
@@ -123,7 +133,7 @@ def visible_product(product_id) -> Product:
     if 0 < pid < 2**63:  # a BIGINT: larger ids do not exist and would overflow the driver
         product = raw_one(Product, 'SELECT * FROM "product" WHERE "id" = ? AND "visible"', pid)
     if product is None:
-        raise OrderError("No such product.", "not_found", 404)
+        raise OrderError(N_("No such product."), "not_found", 404)
     return product
 
 
@@ -134,7 +144,7 @@ def _new_order(product: Product, quantity: int, user, fields: dict, **extra) -> 
     unit = unit_price(product, quantity, user)
     amount = unit * quantity
     if amount <= 0 and not product.free:
-        raise OrderError("This product cannot be sold at no charge.", "bad_price")
+        raise OrderError(N_("This product cannot be sold at no charge."), "bad_price")
     return Order.create(
         order_no=new_order_no(),
         user=user.id if user else None,
@@ -176,8 +186,9 @@ def place_order(
         value, index = clean_contact(contact or "")
         if len(query_password or "") < MIN_QUERY_PASSWORD:
             raise OrderError(
-                f"Choose an order query password of at least {MIN_QUERY_PASSWORD} characters.",
+                N_("Choose an order query password of at least %(count)d characters."),
                 "bad_query_password",
+                count=MIN_QUERY_PASSWORD,
             )
         extra.update(
             contact=value,
@@ -199,8 +210,8 @@ def place_order(
 
 def _sold_out_message(exc: SoldOut) -> str:
     if exc.available <= 0:
-        return "Sold out: this product has no stock left."
-    return f"Only {exc.available} left in stock; lower the quantity."
+        return Message(N_("Sold out: this product has no stock left."))
+    return Message(N_("Only %(n)d left in stock; lower the quantity."), n=exc.available)
 
 
 def place_paid_order(
@@ -244,7 +255,7 @@ def place_paid_order(
             if existing is not None:
                 if existing.request_hash != request_hash:
                     raise OrderError(
-                        "This Idempotency-Key was used for a different request.",
+                        N_("This Idempotency-Key was used for a different request."),
                         "idempotency_conflict",
                         409,
                     )
@@ -275,12 +286,15 @@ def payer_account(order: Order):
 def pay_with_wallet(order: Order, actor=None) -> Order:
     """Pay a pending order from the buyer's wallet, then deliver it."""
     if not order.user_id:
-        raise OrderError("Sign in to pay with your balance.", "wallet_needs_account", 403)
+        raise OrderError(N_("Sign in to pay with your balance."), "wallet_needs_account", 403)
     with db.atomic():
         order = Order.get_by_id(order.id)
         if order.status != "pending":
             raise OrderError(
-                f"This order is {order.status}, not awaiting payment.", "not_pending", 409
+                N_("This order is %(state)s, not awaiting payment."),
+                "not_pending",
+                409,
+                state=order.status,
             )
         _move_to_escrow(
             order, ledger.user_account(order.user_id, "wallet"), f"wallet:{order.order_no}"
@@ -301,7 +315,7 @@ def _move_to_escrow(order: Order, source, idem_key: str) -> None:
         )
     except ledger.InsufficientFunds:
         raise OrderError(
-            "Your balance is too low for this order.", "insufficient_balance", 402
+            N_("Your balance is too low for this order."), "insufficient_balance", 402
         ) from None
 
 
@@ -387,14 +401,17 @@ def deliver_manually(order: Order, lines: list[str], actor) -> Order:
     if order.kind == "card":
         # a card order's goods are its reserved keys; items typed beside them would leave
         # the keys reserved for a delivered order
-        raise OrderError("Card orders deliver their card keys, not typed items.", "card_order")
+        raise OrderError(N_("Card orders deliver their card keys, not typed items."), "card_order")
     if not items:
-        raise OrderError("Enter what you delivered, one item per line.", "bad_items")
+        raise OrderError(N_("Enter what you delivered, one item per line."), "bad_items")
     with db.atomic():
         order = Order.get_by_id(order.id)
         if order.status not in ("paid", "held"):
             raise OrderError(
-                f"This order is {order.status}; only paid orders can be delivered.", "not_paid", 409
+                N_("This order is %(state)s; only paid orders can be delivered."),
+                "not_paid",
+                409,
+                state=order.status,
             )
         if order.status == "held":
             transition(order, "paid", actor=actor, reason="released by staff")
@@ -408,7 +425,9 @@ def release_held(order: Order, actor) -> Order:
     with db.atomic():
         order = Order.get_by_id(order.id)
         if order.status != "held":
-            raise OrderError(f"This order is {order.status}, not held.", "not_held", 409)
+            raise OrderError(
+                N_("This order is %(state)s, not held."), "not_held", 409, state=order.status
+            )
         transition(order, "paid", actor=actor, reason="approved by staff")
     if order.kind == "card":
         with db.atomic():
@@ -436,9 +455,10 @@ def complete(order: Order, actor=None, reason: str = "") -> Order:
         order = Order.get_by_id(order.id)
         if order.status != "delivered":
             raise OrderError(
-                f"This order is {order.status}; only delivered orders complete.",
+                N_("This order is %(state)s; only delivered orders complete."),
                 "not_delivered",
                 409,
+                state=order.status,
             )
         if order.amount:
             ledger.post(
@@ -476,11 +496,16 @@ def refund(order: Order, reason: str, actor=None) -> Order:
     """Staff refund a whole order with a reason the customer sees."""
     reason = (reason or "").strip()
     if not reason:
-        raise OrderError("Give the customer a reason for the refund.", "reason_required")
+        raise OrderError(N_("Give the customer a reason for the refund."), "reason_required")
     with db.atomic():
         order = Order.get_by_id(order.id)
         if order.status not in ("paid", "held", "delivered", "disputed"):
-            raise OrderError(f"A {order.status} order cannot be refunded.", "not_refundable", 409)
+            raise OrderError(
+                N_("A %(state)s order cannot be refunded."),
+                "not_refundable",
+                409,
+                state=order.status,
+            )
         _refund_in_tx(order, reason, actor)
     return order
 
@@ -511,9 +536,10 @@ def cancel(order: Order, actor=None) -> Order:
         order = Order.get_by_id(order.id)
         if order.status != "pending":
             raise OrderError(
-                f"This order is {order.status}; only unpaid orders can be cancelled.",
+                N_("This order is %(state)s; only unpaid orders can be cancelled."),
                 "not_pending",
                 409,
+                state=order.status,
             )
         if order.kind == "card":
             inventory.release(order.id, order.product_id)

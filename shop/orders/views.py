@@ -154,7 +154,7 @@ def pay(order_no):
     try:
         return start_payment(order, name)
     except (PaymentError, OrderError) as exc:
-        return _order_page(order, True, _(str(exc)), getattr(exc, "status", 400))
+        return _order_page(order, True, exc.translated(), getattr(exc, "status", 400))
 
 
 @bp.route("/o/<order_no>/cancel", methods=["POST"])

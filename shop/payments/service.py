@@ -14,6 +14,7 @@ from shop.accounts.models import User
 from shop.audit import record
 from shop.clock import now
 from shop.db import db, is_postgres
+from shop.messages import N_, Refusal
 from shop.money import format_amount
 from shop.orders import service as orders
 from shop.orders.models import Order
@@ -27,8 +28,8 @@ MAX_TOPUP = 10_000_000
 WALLET_PATH = "/wallet"
 
 
-class PaymentError(ValueError):
-    """A payment notification the shop refuses (unknown order, wrong amount...)."""
+class PaymentError(Refusal):
+    """A payment notification or top-up the shop refuses (unknown order, wrong amount...)."""
 
 
 def gateways() -> dict:
@@ -39,7 +40,7 @@ def gateways() -> dict:
 def gateway(name: str):
     found = gateways().get(name)
     if found is None:
-        raise PaymentError(f"The payment method {name!r} is not available.")
+        raise PaymentError(N_("The payment method %(name)s is not available."), name=repr(name))
     return found
 
 
@@ -81,10 +82,10 @@ def record_payment(gateway_name: str, txn_id: str, ref: str, amount: int) -> str
     paid / reclaimed / refunded / duplicate for orders, topup for top-ups, and `already` when
     this (gateway, txn_id) was credited before."""
     if type(amount) is not int or amount <= 0:
-        raise PaymentError("The amount must be a positive number of fen.")
+        raise PaymentError(N_("The amount must be a positive number of fen."))
     txn_id = (txn_id or "").strip()
     if not txn_id or len(txn_id) > 128:
-        raise PaymentError("A payment needs the gateway's transaction id.")
+        raise PaymentError(N_("A payment needs the gateway's transaction id."))
     order_id = None
     with db.atomic():
         if Payment.get_or_none((Payment.gateway == gateway_name) & (Payment.txn_id == txn_id)):
@@ -101,10 +102,13 @@ def record_payment(gateway_name: str, txn_id: str, ref: str, amount: int) -> str
         else:
             order = _locked(Order.select().where(Order.order_no == ref)).first()
             if order is None:
-                raise PaymentError(f"No order {ref}.")
+                raise PaymentError(N_("No order %(ref)s."), ref=ref)
             if amount != order.amount:
                 raise PaymentError(
-                    f"Paid {amount} fen for order {ref}, which costs {order.amount} fen."
+                    N_("Paid %(amount)d fen for order %(ref)s, which costs %(cost)d fen."),
+                    amount=amount,
+                    ref=ref,
+                    cost=order.amount,
                 )
             outcome = orders.credit_gateway_payment(order, gateway_name, txn_id, amount)
             order_id = order.id
@@ -117,9 +121,9 @@ def record_payment(gateway_name: str, txn_id: str, ref: str, amount: int) -> str
 
 def create_topup(user: User, amount: int, gateway_name: str) -> TopUp:
     if type(amount) is not int or not MIN_TOPUP <= amount <= MAX_TOPUP:
-        raise PaymentError("Top up between 1.00 and 100000.00.")
+        raise PaymentError(N_("Top up between 1.00 and 100000.00."))
     if gateway_name == "wallet":
-        raise PaymentError("Choose a payment method other than the wallet itself.")
+        raise PaymentError(N_("Choose a payment method other than the wallet itself."))
     gateway(gateway_name)
     return TopUp.create(
         topup_no=new_order_no(TOPUP_PREFIX), user=user.id, amount=amount, gateway=gateway_name
@@ -129,9 +133,14 @@ def create_topup(user: User, amount: int, gateway_name: str) -> TopUp:
 def _credit_topup(gateway_name: str, txn_id: str, ref: str, amount: int) -> str:
     topup = _locked(TopUp.select().where(TopUp.topup_no == ref)).first()
     if topup is None:
-        raise PaymentError(f"No top-up {ref}.")
+        raise PaymentError(N_("No top-up %(ref)s."), ref=ref)
     if amount != topup.amount:
-        raise PaymentError(f"Paid {amount} fen for top-up {ref} of {topup.amount} fen.")
+        raise PaymentError(
+            N_("Paid %(amount)d fen for top-up %(ref)s of %(cost)d fen."),
+            amount=amount,
+            ref=ref,
+            cost=topup.amount,
+        )
     ledger.transfer(
         ledger.system_account(f"gateway:{gateway_name}"),
         ledger.user_account(topup.user_id, "wallet"),
@@ -147,9 +156,9 @@ def _credit_topup(gateway_name: str, txn_id: str, ref: str, amount: int) -> str:
 def credit_wallet(user_id: int, amount: int, memo: str = "", actor=None) -> int:
     """Staff add money to a wallet (cash received, compensation). Audited; returns balance."""
     if type(amount) is not int or amount <= 0:
-        raise PaymentError("The amount must be more than zero.")
+        raise PaymentError(N_("The amount must be more than zero."))
     if User.get_or_none(User.id == user_id) is None:
-        raise PaymentError(f"No user {user_id}.")
+        raise PaymentError(N_("No user %(id)s."), id=user_id)
     wallet = ledger.user_account(user_id, "wallet")
     with db.atomic():
         ledger.transfer(

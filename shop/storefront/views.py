@@ -132,14 +132,14 @@ def buy(product_id):
     except OrderError as exc:
         if exc.status == 404:
             abort(404)
-        return _product_page(found, form, answers, _(str(exc)), exc.status)
+        return _product_page(found, form, answers, exc.translated(), exc.status)
     if viewer is None:
         remember(order.order_no)
     if gateway:
         try:
             return start_payment(order, gateway)
         except PaymentError as exc:
-            flash(_(str(exc)), "error")
+            flash(exc.translated(), "error")
     return redirect(url_for("orders.show", order_no=order.order_no))
 
 
@@ -163,6 +163,6 @@ def wallet():
             )
             return payments.gateway(topup.gateway).start(payments.payable_for_topup(topup))
         except (AmountError, PaymentError) as exc:
-            form.amount.errors = [_(str(exc))]
+            form.amount.errors = [exc.translated()]
     balance = ledger.balance(ledger.user_account(current_user.id, "wallet"))
     return themes.render("wallet.html", form=form, balance=balance, offered=offered), status
