@@ -70,7 +70,8 @@ def app(db_url, tmp_path, monkeypatch):
     monkeypatch.delenv("SHOP_SECRET_KEY", raising=False)
     monkeypatch.delenv("SHOP_MASTER_KEY", raising=False)
     monkeypatch.delenv("SHOP_SAFE_MODE", raising=False)
-    application = create_app({"TESTING": True})
+    # pages fresh on every request; tests/test_pagecache.py turns the guest cache on
+    application = create_app({"TESTING": True, "PAGE_CACHE_SECONDS": 0})
     yield application
     shop_db.db.close_all()
 

@@ -18,7 +18,7 @@ from shop.orders.service import OrderError
 from shop.orders.views import offered_gateways, remember, start_payment
 from shop.payments import service as payments
 from shop.payments.service import PaymentError
-from shop.storefront import browse
+from shop.storefront import browse, pagecache
 from shop.storefront.forms import BuyForm, TopUpForm
 from shop.web import client_ip
 
@@ -52,6 +52,7 @@ def _prices(products) -> dict[int, int]:
 
 
 @bp.route("/")
+@pagecache.for_guests
 def home():
     shelves = browse.shelves()
     return themes.render(
@@ -60,6 +61,7 @@ def home():
 
 
 @bp.route("/c/<slug>")
+@pagecache.for_guests
 def category(slug):
     found = browse.category(slug) or abort(404)
     products = browse.category_products(found.id)
@@ -95,6 +97,7 @@ def _product_page(product, form, answers=None, error=None, status=200):
 
 
 @bp.route("/p/<int:product_id>")
+@pagecache.for_guests
 def product(product_id):
     found = browse.product(product_id) or abort(404)
     form = BuyForm()
