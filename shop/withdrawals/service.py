@@ -29,7 +29,7 @@ settings.register(
 settings.register(
     "withdrawal.fee_bps",
     0,
-    N_("Withdrawal fee in basis points of the amount (100 = 1%)"),
+    N_("Withdrawal fee in basis points of the amount: 100 is one percent"),
     parse_int(0, 10000),
 )
 settings.register(
