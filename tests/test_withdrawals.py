@@ -3,6 +3,8 @@ each step checked against the ledger to the fen, refusals leave everything as it
 races (many requests on one balance, many staff paying one withdrawal) on SQLite and
 PostgreSQL."""
 
+import json
+
 import pytest
 from selling import customer
 from test_ledger import in_threads
@@ -109,8 +111,14 @@ def test_approve_then_pay_moves_payout_and_fee_exactly(database):
         ("shop:revenue", 45),
         (f"user:{user.id}:withdrawal_pending", -3000),
     ]
-    actions = [a.action for a in AuditLog.select().order_by(AuditLog.id)]
-    assert actions[-2:] == ["withdrawal.approve", "withdrawal.paid"]
+    approved, paid_audit = AuditLog.select().order_by(AuditLog.id)[-2:]
+    assert (approved.action, paid_audit.action) == ("withdrawal.approve", "withdrawal.paid")
+    assert approved.actor_id == paid_audit.actor_id == staff.id
+    assert json.loads(paid_audit.detail) == {
+        "fee": 45,
+        "payout": 2955,
+        "reference": "ALIPAY-2024-0001",
+    }
     healthy()
 
 

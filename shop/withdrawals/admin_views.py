@@ -18,7 +18,7 @@ from shop.admin.views import PAGE_SIZE, bp, staff_required
 from shop.crypto import mask_email
 from shop.withdrawals import service
 from shop.withdrawals.forms import METHOD_LABELS
-from shop.withdrawals.models import STATUSES, Withdrawal
+from shop.withdrawals.models import OPEN_STATUSES, STATUSES, Withdrawal
 from shop.withdrawals.service import WithdrawalError
 
 nav_item(_l("Withdrawals"), "admin.withdrawals_page", 40)
@@ -28,7 +28,7 @@ nav_item(_l("Withdrawals"), "admin.withdrawals_page", 40)
 def _withdrawal_queues():
     waiting = dict(
         Withdrawal.select(Withdrawal.status, fn.COUNT(Withdrawal.id))
-        .where(Withdrawal.status.in_(("requested", "approved")))
+        .where(Withdrawal.status.in_(OPEN_STATUSES))
         .group_by(Withdrawal.status)
         .tuples()
     )

@@ -184,7 +184,9 @@ def approve(withdrawal: Withdrawal, actor) -> Withdrawal:
             decided_at=now(),
             decided_by=_actor_id(actor),
         )
-        record("withdrawal.approve", target=_target(withdrawal), actor=actor)
+        record(
+            "withdrawal.approve", target=_target(withdrawal), actor=actor, amount=withdrawal.amount
+        )
     return withdrawal
 
 
@@ -221,7 +223,14 @@ def mark_paid(withdrawal: Withdrawal, actor, reference: str = "") -> Withdrawal:
             idem_key=f"withdrawal:{withdrawal.id}:paid",
             actor=actor,
         )
-        record("withdrawal.paid", target=_target(withdrawal), actor=actor, reference=reference)
+        record(
+            "withdrawal.paid",
+            target=_target(withdrawal),
+            actor=actor,
+            payout=withdrawal.payout,
+            fee=withdrawal.fee,
+            reference=reference,
+        )
     return withdrawal
 
 
@@ -257,7 +266,13 @@ def reject(withdrawal: Withdrawal, actor, reason: str) -> Withdrawal:
             idem_key=f"withdrawal:{withdrawal.id}:rejected",
             actor=actor,
         )
-        record("withdrawal.reject", target=_target(withdrawal), actor=actor, reason=reason)
+        record(
+            "withdrawal.reject",
+            target=_target(withdrawal),
+            actor=actor,
+            amount=withdrawal.amount,
+            reason=reason,
+        )
     return withdrawal
 
 
