@@ -14,7 +14,7 @@ from shop.clock import now
 from shop.crypto import EncryptedField
 from shop.db import BaseModel
 
-# How staff can send the money; the keys are stored, the labels are shown.
+# How staff can send the money: these keys are stored, `forms.METHOD_LABELS` are shown.
 METHODS = ("alipay", "wechat", "bank")
 # requested → approved → paid, or requested/approved → rejected. Requested and approved
 # withdrawals hold their amount in the user's withdrawal_pending account.
