@@ -88,6 +88,8 @@ def _register_blueprints(app: Flask) -> None:
     from shop.payments.views import notify as payment_notify
     from shop.setup.views import bp as setup_bp
     from shop.storefront.views import bp as storefront_bp
+    from shop.withdrawals import admin_views  # noqa: F401  (adds its pages to the admin)
+    from shop.withdrawals.views import bp as withdrawals_bp
 
     for bp in (
         setup_bp,
@@ -99,6 +101,7 @@ def _register_blueprints(app: Flask) -> None:
         admin_bp,
         api_keys_bp,
         api_bp,
+        withdrawals_bp,
     ):
         app.register_blueprint(bp)
     csrf.exempt(payment_notify)  # gateways sign their callbacks; they have no form token

@@ -96,3 +96,21 @@ def settlements() -> list[str]:
     from shop.orders import checks
 
     return checks.settlements()
+
+
+@check("withdrawals_pending")
+def withdrawals_pending() -> list[str]:
+    """Invariant 2: each user's withdrawal_pending equals their requested and approved
+    withdrawals."""
+    from shop.withdrawals import checks
+
+    return checks.pending_matches_open()
+
+
+@check("withdrawal_journals")
+def withdrawal_journals() -> list[str]:
+    """Invariant 2: each withdrawal's journals match its status; a paid one's payout and fee
+    left withdrawal_pending in one journal."""
+    from shop.withdrawals import checks
+
+    return checks.journals_match()
