@@ -123,3 +123,35 @@ def local_cache(name: str) -> dict:
     """A dict that lives as long as the bound database: for rows that never change once
     written (ledger accounts), so a test binding a fresh database starts with an empty one."""
     return db.obj.__dict__.setdefault(f"_kashop_{name}", {})
+
+
+def insert(model, **values):
+    """INSERT one row through a cached statement and return the saved instance.
+
+    Fields left out take their defaults; values go through each field's `db_value` (so an
+    EncryptedField is encrypted as with `Model.create`). For the wide rows written while the
+    write lock is held (orders), this skips building the statement on every call.
+    """
+    meta = model._meta
+    row = {}
+    for field in meta.sorted_fields:
+        if field is meta.primary_key:
+            continue
+        if field.name in values:
+            value = values[field.name]
+        elif field.default is not None:
+            value = field.default() if callable(field.default) else field.default
+        else:
+            value = None
+        row[field.name] = value
+    columns = tuple(row)
+    cache = local_cache("insert_sql")
+    sql = cache.get((model, columns))
+    if sql is None:
+        names = ", ".join(f'"{meta.fields[name].column_name}"' for name in columns)
+        marks = ", ".join("?" for _ in columns)
+        sql = f'INSERT INTO "{meta.table_name}" ({names}) VALUES ({marks}) RETURNING "id"'
+        cache[(model, columns)] = sql
+    params = [meta.fields[name].db_value(value) for name, value in row.items()]
+    row_id = run(sql, params).fetchone()[0]
+    return model(id=row_id, **row)

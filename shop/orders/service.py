@@ -19,7 +19,7 @@ from shop.catalog.models import Product
 from shop.catalog.pricing import unit_price
 from shop.clock import now
 from shop.crypto import blind_index, normalize_email, normalize_phone
-from shop.db import db, raw_one, run
+from shop.db import db, insert, raw_one, run
 from shop.inventory import service as inventory
 from shop.inventory.service import SoldOut
 from shop.messages import N_, Message, Refusal
@@ -145,7 +145,8 @@ def _new_order(product: Product, quantity: int, user, fields: dict, **extra) -> 
     amount = unit * quantity
     if amount <= 0 and not product.free:
         raise OrderError(N_("This product cannot be sold at no charge."), "bad_price")
-    return Order.create(
+    return insert(
+        Order,
         order_no=new_order_no(),
         user=user.id if user else None,
         product=product.id,
