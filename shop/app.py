@@ -83,6 +83,7 @@ def _register_blueprints(app: Flask) -> None:
     from shop.api.account import bp as api_keys_bp
     from shop.api.views import bp as api_bp
     from shop.catalog.views import bp as catalog_bp
+    from shop.distribution.views import bp as distribution_bp
     from shop.orders.views import bp as orders_bp
     from shop.payments.views import bp as payments_bp
     from shop.payments.views import notify as payment_notify
@@ -99,6 +100,7 @@ def _register_blueprints(app: Flask) -> None:
         admin_bp,
         api_keys_bp,
         api_bp,
+        distribution_bp,
     ):
         app.register_blueprint(bp)
     csrf.exempt(payment_notify)  # gateways sign their callbacks; they have no form token
