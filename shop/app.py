@@ -83,6 +83,7 @@ def _register_blueprints(app: Flask) -> None:
     from shop.api.account import bp as api_keys_bp
     from shop.api.views import bp as api_bp
     from shop.catalog.views import bp as catalog_bp
+    from shop.distribution import admin_views  # noqa: F401  (its pages join the admin blueprint)
     from shop.distribution.views import bp as distribution_bp
     from shop.orders.views import bp as orders_bp
     from shop.payments.views import bp as payments_bp
