@@ -3,13 +3,14 @@ settlement, reversed or clawed back on refund, capped by the margin, and every f
 matched by the ledger and the audit."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from selling import card_product
 
 from shop import crypto, invariants, ledger, settings
 from shop.accounts import service as accounts
-from shop.distribution import commission, rates
+from shop.distribution import chart, commission, rates
 from shop.distribution.models import Commission
 from shop.ledger.models import Journal
 from shop.orders import service as orders
@@ -17,11 +18,14 @@ from shop.orders.models import Order
 from shop.orders.service import OrderError
 from shop.orders.state import StaleOrder
 from shop.payments import service as payments
+from shop.settings import SettingError
+from shop.settings import service as settings_cache
 
 
 @pytest.fixture(autouse=True)
 def keyring():
     crypto.configure(b"k" * 32)
+    settings_cache.invalidate()  # a setting cached from an earlier test's database must not leak
 
 
 def healthy():
@@ -61,7 +65,7 @@ def rows(order) -> dict[int, tuple[int, int, int, str]]:
 
 @pytest.mark.pg
 def test_four_deep_chain_pending_available_and_settled_once(database):
-    settings.set_value("commission.rates", "10,5,2")
+    assert settings.get("commission.rates") == "10,5,2"  # the default
     a, b, c, d = chain()
     order = buy(d, card_product(price=1000, cost=600))
     assert order.status == "delivered"
@@ -241,4 +245,155 @@ def test_concurrent_settlements_of_one_order_settle_it_once(database):
     assert Journal.select().where(Journal.kind == "commission.release").count() == 1
     assert [bal(u, "commission_available") for u in (c, b, a)] == [100, 50, 20]
     assert shop_bal("revenue") == 230
+    healthy()
+
+
+def test_a_disabled_account_earns_nothing(database):
+    a, b, c, d = chain()
+    c.is_active = False
+    c.save()
+    order = buy(d, card_product(price=1000, cost=600))
+    assert rows(order) == {b.id: (2, 500, 50, "pending"), a.id: (3, 200, 20, "pending")}
+
+
+def test_a_held_order_released_by_staff_creates_commission_once(database, monkeypatch):
+    from shop import plugins
+
+    a, b, c, d = chain()
+    product = card_product(price=1000, cost=600)
+    real_fire = plugins.fire
+    monkeypatch.setattr(
+        plugins,
+        "fire",
+        lambda hook, **kw: ["review"] if hook == "risk_check" else real_fire(hook, **kw),
+    )
+    order = buy(d, product)
+    assert order.status == "held" and len(rows(order)) == 3
+    monkeypatch.setattr(plugins, "fire", real_fire)
+    order = orders.release_held(order, actor=None)
+    assert order.status == "delivered" and len(rows(order)) == 3
+    assert Journal.select().where(Journal.kind == "commission.pending").count() == 1
+    healthy()
+
+
+def test_a_late_payment_refunded_for_want_of_stock_reverses_its_commission(database, monkeypatch):
+    a, b, c, d = chain()
+    product = card_product(keys=1, price=1000, cost=600)
+    late = orders.place_order(product.id, 1, user=d)
+    monkeypatch.setattr(orders, "now", lambda: late.expires_at + timedelta(seconds=1))
+    assert orders.expire_due() == 1
+    buy(d, product)  # the last key goes to another order meanwhile
+    assert payments.record_payment("sandbox", "late", late.order_no, 1000) == "refunded"
+    assert {r[3] for r in rows(late).values()} == {"reversed"}
+    assert ledger.balance(ledger.user_account(c.id, "commission_pending")) == 100  # the other order
+    healthy()
+
+
+def test_the_rates_setting_accepts_percentages_and_refuses_the_rest():
+    assert rates.parse_rates(" 10, 5 ,2.5% ") == "10,5,2.5"
+    assert rates.to_bps("10,5,2.5") == [1000, 500, 250]
+    assert rates.parse_rates("0") == "0" and rates.parse_rates("12.25，0.05") == "12.25,0.05"
+    for bad in ("", "10,,5", "1,1,1,1,1,1", "10.125", "-1", "101", "60,50", "abc", "nan", "1e1"):
+        with pytest.raises(SettingError):
+            rates.parse_rates(bad)
+
+
+def test_the_chart_draws_each_earning_day_within_the_box():
+    series = [(f"2025-01-{d:02d}", 0) for d in range(1, 31)]
+    series[3] = ("2025-01-04", 50)
+    series[29] = ("2025-01-30", 200)
+    drawn = chart.bars(series)
+    assert [b["day"] for b in drawn["bars"]] == ["2025-01-04", "2025-01-30"]
+    tall = drawn["bars"][1]
+    assert tall["y"] == chart.TOP and tall["y"] + tall["height"] == drawn["baseline"]
+    assert drawn["bars"][0]["height"] == pytest.approx(tall["height"] / 4, abs=0.1)
+    assert all(b["x"] >= 0 and b["x"] + b["width"] <= chart.WIDTH for b in drawn["bars"])
+    assert [text for _, _, text in drawn["labels"]] == ["01-01", "01-16", "01-30"]
+    assert chart.bars([(d, 0) for d, _ in series])["peak"] == 0
+
+
+# the audit catches tampering ---------------------------------------------------------------
+
+
+def commission_raised(order):
+    Commission.update(amount=Commission.amount + 1).where(Commission.order == order.id).execute()
+
+
+def pending_without_a_row(order):
+    ledger.transfer(
+        ledger.system_account("escrow"),
+        ledger.user_account(order.user_id, "commission_pending"),
+        10,
+        "test.corrupt",
+    )
+
+
+def commission_beyond_the_margin(order):
+    Order.update(cost=Order.amount - 1).where(Order.id == order.id).execute()
+
+
+def row_marked_available_early(order):
+    Commission.update(status="available").where(Commission.order == order.id).execute()
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize(
+    "corrupt, expected",
+    [
+        (commission_raised, {"commission_matches_ledger"}),
+        (pending_without_a_row, {"commission_matches_ledger"}),
+        (commission_beyond_the_margin, {"commission_within_margin"}),
+        (row_marked_available_early, {"commission_matches_ledger", "commission_follows_orders"}),
+    ],
+)
+def test_the_audit_catches_tampered_commission(database, corrupt, expected):
+    a, b, c, d = chain()
+    order = buy(d, card_product(price=1000, cost=600))
+    healthy()
+    corrupt(order)
+    failed = {name for name, problems in invariants.run_all().items() if problems}
+    assert failed == expected
+
+
+@pytest.mark.pg
+def test_a_settlement_racing_a_refund_lets_exactly_one_win(database):
+    """Both claim the order before moving money, so neither deadlocks on the other's locks,
+    and whichever order they land in, the money adds up."""
+    a, b, c, d = chain()
+    product = card_product(keys=20, price=1000, cost=600)
+    for _ in range(5):
+        order = buy(d, product)
+        barrier = threading.Barrier(2)
+        outcomes = []
+
+        def run(action, order=order, barrier=barrier, outcomes=outcomes):
+            database.connect(reuse_if_open=True)
+            try:
+                barrier.wait(timeout=30)
+                action(Order.get_by_id(order.id))
+                outcomes.append(action.__name__)
+            except (OrderError, StaleOrder):
+                outcomes.append("refused")
+            finally:
+                database.close()
+
+        def settle(o):
+            orders.complete(o)
+
+        def refund(o):
+            orders.refund(o, "raced a settlement")
+
+        threads = [threading.Thread(target=run, args=(f,)) for f in (settle, refund)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        # a refund may also come second and take back the settlement: both then succeed
+        assert sorted(outcomes) in (
+            ["refund", "refused"],
+            ["refund", "settle"],
+            ["refused", "settle"],
+        ), outcomes
+        status = Order.get_by_id(order.id).status
+        assert status == ("refunded" if "refund" in outcomes else "completed")
     healthy()

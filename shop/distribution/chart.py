@@ -10,8 +10,9 @@ GAP = 2
 
 
 def bars(series: list[tuple[str, int]]) -> dict:
-    """For [(YYYY-MM-DD, fen), ...]: each non-empty day's bar (x, y, width, height), a date
-    label at the first, middle and last day, and the largest day for the scale."""
+    """For [(YYYY-MM-DD, fen), ...]: each non-empty day's bar (x, y, width, height), date
+    labels (x, text-anchor, MM-DD) at the first, middle and last day, and the largest day for
+    the scale."""
     slot = WIDTH / max(len(series), 1)
     plot = HEIGHT - TOP - BOTTOM
     peak = max((amount for _, amount in series), default=0)
@@ -30,12 +31,16 @@ def bars(series: list[tuple[str, int]]) -> dict:
                 "height": height,
             }
         )
-    marks = sorted({0, len(series) // 2, len(series) - 1}) if series else []
+    labels = []
+    if series:  # first and last day flush with the edges, so neither is cut off
+        labels = [(0, "start", series[0][0][5:]), (WIDTH, "end", series[-1][0][5:])]
+        middle = len(series) // 2
+        labels.insert(1, (round(middle * slot + slot / 2, 1), "middle", series[middle][0][5:]))
     return {
         "width": WIDTH,
         "height": HEIGHT,
         "baseline": HEIGHT - BOTTOM,
         "peak": peak,
         "bars": drawn,
-        "labels": [(round(i * slot + slot / 2, 1), series[i][0][5:]) for i in marks],
+        "labels": labels,
     }

@@ -11,8 +11,9 @@ Where a rate comes from, in order:
 """
 
 import logging
+import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from shop import settings
 from shop.audit import record
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 BPS = 10_000  # basis points in 100 %
 MAX_LEVELS = 5
+PERCENT_RE = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,2})?")  # plain decimals: no sign, no 1e1
 
 LevelRate = Callable[[object, object, int, int], int | None]
 _LEVEL_RATES: list[LevelRate] = []
@@ -47,17 +49,14 @@ def parse_rates(raw: str) -> str:
 
 
 def _percent_to_bps(text: str) -> int:
-    try:
-        value = Decimal(text) * 100
-    except InvalidOperation:
-        value = None
-    if value is None or not value.is_finite() or value != value.to_integral_value():
+    if not PERCENT_RE.fullmatch(text):
         raise SettingError(
             N_("%(value)s is not a percentage with at most two decimals."), value=repr(text)
         )
-    if not 0 <= value <= BPS:
+    bps = int(Decimal(text) * 100)
+    if bps > BPS:
         raise SettingError(N_("%(value)s is not between 0 and 100."), value=repr(text))
-    return int(value)
+    return bps
 
 
 def to_bps(rates: str) -> list[int]:
