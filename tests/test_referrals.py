@@ -286,6 +286,15 @@ def test_distributor_page_shows_link_balances_chart_downline_and_records(client,
     assert re.search(r'id="commission-available">([^<]+)<', page).group(1) == "¥1.00"
     assert re.search(r'id="commission-pending">([^<]+)<', page).group(1) == "¥0.00"
 
+    client.post(
+        "/logout",
+        data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)},
+    )
+    login(client, "alice@example.com", "password-a")
+    page = text(client.get("/distribution"))  # A is two levels above the buyer: 5 %
+    assert re.search(r'id="commission-available">([^<]+)<', page).group(1) == "¥0.50"
+    assert "Level 2 · members: 1" in page and "c***@example.com" in page
+
 
 def test_distributor_page_needs_a_sign_in(client, people):
     response = client.get("/distribution")
