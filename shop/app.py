@@ -78,17 +78,20 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
+    # the *_admin imports add their pages to the admin blueprint before it is registered
     from shop.accounts.views import bp as accounts_bp
     from shop.admin.views import bp as admin_bp
     from shop.api.account import bp as api_keys_bp
     from shop.api.views import bp as api_bp
     from shop.catalog.views import bp as catalog_bp
+    from shop.distribution import admin_views as distribution_admin  # noqa: F401
+    from shop.distribution.views import bp as distribution_bp
     from shop.orders.views import bp as orders_bp
     from shop.payments.views import bp as payments_bp
     from shop.payments.views import notify as payment_notify
     from shop.setup.views import bp as setup_bp
     from shop.storefront.views import bp as storefront_bp
-    from shop.withdrawals import admin_views  # noqa: F401  (adds its pages to the admin)
+    from shop.withdrawals import admin_views as withdrawals_admin  # noqa: F401
     from shop.withdrawals.views import bp as withdrawals_bp
 
     for bp in (
@@ -102,6 +105,7 @@ def _register_blueprints(app: Flask) -> None:
         api_keys_bp,
         api_bp,
         withdrawals_bp,
+        distribution_bp,
     ):
         app.register_blueprint(bp)
     csrf.exempt(payment_notify)  # gateways sign their callbacks; they have no form token

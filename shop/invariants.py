@@ -84,7 +84,8 @@ def stock_matches_keys() -> list[str]:
 
 @check("escrow_matches_orders")
 def escrow_matches_orders() -> list[str]:
-    """Invariants 2 and 5: escrow holds exactly the paid, unsettled, unrefunded orders."""
+    """Invariants 2 and 5: escrow (with their pending commission) holds exactly the paid,
+    unsettled, unrefunded orders."""
     from shop.orders import checks
 
     return checks.escrow_matches_orders()
@@ -114,3 +115,29 @@ def withdrawal_journals() -> list[str]:
     from shop.withdrawals import checks
 
     return checks.journals_match()
+
+
+@check("commission_within_margin")
+def commission_within_margin() -> list[str]:
+    """Invariant 8: no order pays more commission than its margin (amount − cost)."""
+    from shop.distribution import checks
+
+    return checks.within_margin()
+
+
+@check("commission_matches_ledger")
+def commission_matches_ledger() -> list[str]:
+    """Invariant 2: commission rows and the ledger agree, per order and per pending balance;
+    commission debt accounts only record debts."""
+    from shop.distribution import checks
+
+    return checks.matches_ledger() + checks.debts()
+
+
+@check("commission_follows_orders")
+def commission_follows_orders() -> list[str]:
+    """Pending commission belongs to unsettled orders, available to completed, reversed and
+    clawed back to refunded ones."""
+    from shop.distribution import checks
+
+    return checks.follows_orders()

@@ -16,10 +16,10 @@ from shop.accounts.forms import (
 )
 from shop.accounts.service import AccountError
 from shop.crypto import mask_email, mask_phone
+from shop.distribution.referrals import REFERRAL_COOKIE
 from shop.web import client_ip, safe_next_url
 
 bp = Blueprint("accounts", __name__)
-REFERRAL_COOKIE = "ref"
 
 
 def _start_session(user) -> None:
@@ -45,7 +45,8 @@ def register():
                 form.email.data,
                 form.password.data,
                 phone=form.phone.data or None,
-                referrer_code=form.invite_code.data or None,
+                # the form shows the invite cookie's code; emptied, the cookie still counts
+                referrer_code=form.invite_code.data or request.cookies.get(REFERRAL_COOKIE),
             )
         except AccountError as exc:
             form.email.errors = [*form.email.errors, exc.translated()]

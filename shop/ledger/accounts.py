@@ -37,6 +37,9 @@ SYSTEM_ACCOUNTS = {
 QUALIFIED_SYSTEM_KINDS = {
     "gateway": ("gateway", MONEY, True),  # money collected by a payment gateway
     "supplier_payable": ("supplier_payable", MONEY, True),  # owed to one supplier
+    # what one referrer owes back (`commission_debt:<user id>`, runs negative): commission
+    # clawed back after a refund that their balance no longer held, netted from later commission
+    "commission_debt": ("commission_debt", MONEY, True),
 }
 
 _QUALIFIER = re.compile(r"[A-Za-z0-9_.-]{1,64}")

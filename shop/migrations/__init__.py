@@ -22,6 +22,7 @@ MIGRATIONS = [
     "m0001_foundation",
     "m0002_selling",
     "m0003_api",
+    "m0004_referrals",
     "m0006_withdrawals",
 ]
 

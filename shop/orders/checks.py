@@ -1,5 +1,6 @@
 """Audit rules for orders and their money (DESIGN.md invariants 2, 5 and 8), run by
-`shop audit` on a live database. Set-based statements, as in `shop.inventory.checks`."""
+`shop audit` on a live database. Set-based statements, as in `shop.inventory.checks`.
+Commission's own rules are in `shop.distribution.checks`."""
 
 from peewee import JOIN, Case, fn
 
@@ -10,54 +11,67 @@ ESCROW = "shop:escrow"
 # paid and neither settled nor refunded: their money is in escrow
 IN_ESCROW = ("paid", "held", "delivered", "disputed")
 COST_KINDS = ("cost_of_goods", "supplier_payable")
+PENDING_COMMISSION = "commission_pending"
 
 
 def escrow_matches_orders() -> list[str]:
-    """The escrow account holds exactly the amounts of the orders paid but not yet settled
-    or refunded. One statement, so the two sums come from the same snapshot."""
+    """The money paid for orders not yet settled or refunded is in escrow, except their
+    pending commission, which left escrow at payment for the referrers' pending balances:
+    escrow + all commission_pending = the amounts of those orders. One statement, so the sums
+    come from the same snapshot. (The distribution audit ties each pending balance to its
+    orders.)"""
     escrow = Account.select(Account.balance).where(Account.code == ESCROW)
-    held, balance = (
-        Order.select(fn.COALESCE(fn.SUM(Order.amount), 0), escrow)
+    pending = Account.select(fn.COALESCE(fn.SUM(Account.balance), 0)).where(
+        Account.kind == PENDING_COMMISSION
+    )
+    held, balance, commission = (
+        Order.select(fn.COALESCE(fn.SUM(Order.amount), 0), escrow, pending)
         .where(Order.status.in_(IN_ESCROW))
         .tuples()
         .get()
     )
-    if int(held) != int(balance or 0):
+    balance, commission = int(balance or 0), int(commission or 0)
+    if int(held) != balance + commission:
         return [
-            f"escrow holds {balance or 0} but paid, unsettled orders add up to {held} "
-            f"({'/'.join(IN_ESCROW)})"
+            f"escrow holds {balance} and pending commission {commission}, but paid, unsettled "
+            f"orders add up to {held} ({'/'.join(IN_ESCROW)})"
         ]
     return []
 
 
 def settlements(limit: int = 100) -> list[str]:
-    """Each completed order with an amount was settled by exactly one `order.settle` journal
-    that takes the amount out of escrow and credits all of it out, the cost to a cost
-    account and the rest (commission, revenue) in positive shares: cost + contributions +
-    revenue = amount paid (invariant 8). No other order has a settle journal."""
+    """Each completed order's payment left escrow in full: all of its amount came in, and it
+    went out as pending commission at payment and one `order.settle` journal at completion,
+    which credits what it took: the cost to a cost account, then contributions and revenue in
+    positive shares. With the commission audit (commission within margin, every commission
+    row matched by the ledger) this is invariant 8: cost + commissions + contributions +
+    revenue = amount paid. Only completed orders, and refunded ones whose settlement was
+    taken back (`order.unsettle`), have a settle journal."""
     is_escrow = Account.code == ESCROW
-    escrow_out = fn.SUM(Case(None, [(is_escrow, Entry.amount)], 0))
-    credited = fn.SUM(Case(None, [(~is_escrow, Entry.amount)], 0))
-    cost_paid = fn.SUM(Case(None, [(Account.kind.in_(COST_KINDS), Entry.amount)], 0))
-    debits = fn.SUM(Case(None, [((~is_escrow) & (Entry.amount < 0), 1)], 0))
-    journals = fn.COUNT(Journal.id.distinct())
+    is_settle = Journal.kind == "order.settle"
+    escrow_in = fn.SUM(Case(None, [(is_escrow & (Entry.amount > 0), Entry.amount)], 0))
+    escrow_net = fn.SUM(Case(None, [(is_escrow, Entry.amount)], 0))
+    credited = fn.SUM(Case(None, [(is_settle & ~is_escrow, Entry.amount)], 0))
+    settle_out = fn.SUM(Case(None, [(is_settle & is_escrow, Entry.amount)], 0))
+    cost_paid = fn.SUM(Case(None, [(is_settle & Account.kind.in_(COST_KINDS), Entry.amount)], 0))
+    debits = fn.SUM(Case(None, [(is_settle & ~is_escrow & (Entry.amount < 0), 1)], 0))
+    journals = fn.COUNT(Case(None, [(is_settle, Journal.id)], None).distinct())
     cost_due = Case(None, [(Order.cost < Order.amount, Order.cost)], Order.amount)
     rows = (
-        Order.select(Order.order_no, Order.amount, journals, escrow_out, credited, cost_paid)
-        .join(
-            Journal,
-            JOIN.LEFT_OUTER,
-            on=((Journal.ref == Order.order_no) & (Journal.kind == "order.settle")),
+        Order.select(
+            Order.order_no, Order.amount, journals, escrow_in, escrow_net, settle_out, credited
         )
+        .join(Journal, JOIN.LEFT_OUTER, on=(Journal.ref == Order.order_no))
         .join(Entry, JOIN.LEFT_OUTER, on=(Entry.journal == Journal.id))
         .join(Account, JOIN.LEFT_OUTER, on=(Account.id == Entry.account))
         .where((Order.status == "completed") & (Order.amount > 0))
         .group_by(Order.id, Order.order_no, Order.amount, Order.cost)
         .having(
-            (journals != 1)
-            | (escrow_out + Order.amount != 0)
-            | (credited != Order.amount)
-            | (cost_paid != cost_due)
+            (journals > 1)
+            | (escrow_in != Order.amount)
+            | (escrow_net != 0)
+            | (credited + settle_out != 0)
+            | (fn.COALESCE(cost_paid, 0) != cost_due)
             | (debits > 0)
         )
         .order_by(Order.id)
@@ -65,21 +79,28 @@ def settlements(limit: int = 100) -> list[str]:
         .tuples()
     )
     problems = [
-        f"completed order {order_no} of {amount}: {n} settle journals took {-int(out or 0)} "
-        f"from escrow and credited {int(paid or 0)}, cost {int(cost or 0)}"
-        for order_no, amount, n, out, paid, cost in rows
+        f"completed order {order_no} of {amount}: {n} settle journals; {int(paid_in or 0)} came "
+        f"into escrow and {int(left or 0)} is still there; the settlement took "
+        f"{-int(out or 0)} from escrow and credited {int(paid or 0)}"
+        for order_no, amount, n, paid_in, left, out, paid in rows
     ]
+    unsettled = Journal.select(Journal.ref).where(Journal.kind == "order.unsettle")
     strays = (
         Journal.select(Journal.id, Journal.ref, Order.status)
         .join(Order, JOIN.LEFT_OUTER, on=(Order.order_no == Journal.ref))
         .where(Journal.kind == "order.settle")
-        .where(Order.id.is_null() | (Order.status != "completed"))
+        .where(
+            Order.id.is_null()
+            | (Order.status.not_in(("completed", "refunded")))
+            | ((Order.status == "refunded") & Journal.ref.not_in(unsettled))
+        )
         .order_by(Journal.id)
         .limit(limit)
         .tuples()
     )
     problems += [
         f"settle journal {jid} names order {ref}, which is {status or 'missing'}"
+        + (" and its settlement was never taken back" if status == "refunded" else "")
         for jid, ref, status in strays
     ]
     return problems

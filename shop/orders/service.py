@@ -20,6 +20,7 @@ from shop.catalog.pricing import unit_price
 from shop.clock import now
 from shop.crypto import blind_index, normalize_email, normalize_phone
 from shop.db import db, insert, raw_one, run
+from shop.distribution import commission
 from shop.inventory import service as inventory
 from shop.inventory.service import SoldOut
 from shop.messages import N_, Message, Refusal
@@ -305,6 +306,8 @@ def pay_with_wallet(order: Order, actor=None) -> Order:
 
 
 def _move_to_escrow(order: Order, source, idem_key: str) -> None:
+    """The payment enters escrow, and the referrers' commission on it becomes pending in the
+    same transaction: every way of paying comes through here."""
     try:
         ledger.transfer(
             source,
@@ -318,6 +321,7 @@ def _move_to_escrow(order: Order, source, idem_key: str) -> None:
         raise OrderError(
             N_("Your balance is too low for this order."), "insufficient_balance", 402
         ) from None
+    commission.on_paid(order)
 
 
 def credit_gateway_payment(order: Order, gateway: str, txn_id: str, amount: int) -> str:
@@ -451,7 +455,10 @@ def delivered_items(order: Order) -> list[str]:
 
 
 def complete(order: Order, actor=None, reason: str = "") -> Order:
-    """Confirm receipt (by the buyer, staff, or the escrow timer) and settle the escrow."""
+    """Confirm receipt (by the buyer, staff, or the escrow timer) and settle the escrow.
+
+    The order is claimed first (the compare-and-set transition), so of two settlements racing
+    the second waits on the order row and then fails before it reads any balance."""
     with db.atomic():
         order = Order.get_by_id(order.id)
         if order.status != "delivered":
@@ -461,14 +468,13 @@ def complete(order: Order, actor=None, reason: str = "") -> Order:
                 409,
                 state=order.status,
             )
-        if order.amount:
-            ledger.post(
-                [(ledger.system_account("escrow"), -order.amount), *settlement.split(order)],
-                "order.settle",
-                ref=order.order_no,
-                idem_key=f"settle:{order.order_no}",
-            )
         transition(order, "completed", actor=actor, reason=reason)
+        entries = settlement.split(order) if order.amount else []
+        if entries:
+            ledger.post(
+                entries, "order.settle", ref=order.order_no, idem_key=f"settle:{order.order_no}"
+            )
+        commission.on_settled(order)
     return order
 
 
@@ -494,13 +500,14 @@ def complete_due(limit: int = 500) -> int:
 
 
 def refund(order: Order, reason: str, actor=None) -> Order:
-    """Staff refund a whole order with a reason the customer sees."""
+    """Staff refund a whole order with a reason the customer sees, also after it completed:
+    its settlement and commission are then taken back first."""
     reason = (reason or "").strip()
     if not reason:
         raise OrderError(N_("Give the customer a reason for the refund."), "reason_required")
     with db.atomic():
         order = Order.get_by_id(order.id)
-        if order.status not in ("paid", "held", "delivered", "disputed"):
+        if order.status not in ("paid", "held", "delivered", "disputed", "completed"):
             raise OrderError(
                 N_("A %(state)s order cannot be refunded."),
                 "not_refundable",
@@ -512,7 +519,22 @@ def refund(order: Order, reason: str, actor=None) -> Order:
 
 
 def _refund_in_tx(order: Order, reason: str, actor=None) -> None:
+    """Refund from escrow, after everything that took the order's money out of escrow put it
+    back: a settlement (taken back entry by entry) and commission (pending reversed, or
+    available clawed back). The order is claimed first, as in `complete`."""
+    settled = order.status == "completed"
+    transition(order, "refunded", actor=actor, reason=reason)
     if order.amount:
+        unsettle = settlement.unsplit(order) if settled else []
+        if unsettle:
+            ledger.post(
+                unsettle,
+                "order.unsettle",
+                ref=order.order_no,
+                idem_key=f"unsettle:{order.order_no}",
+                actor=actor,
+            )
+        commission.on_refund(order, actor)
         ledger.transfer(
             ledger.system_account("escrow"),
             payer_account(order),
@@ -525,7 +547,6 @@ def _refund_in_tx(order: Order, reason: str, actor=None) -> None:
     if order.kind == "card":
         inventory.void_order_keys(order.id)
         inventory.release(order.id, order.product_id)
-    transition(order, "refunded", actor=actor, reason=reason)
 
 
 # expiring ----------------------------------------------------------------------------------

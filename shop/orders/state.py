@@ -22,7 +22,7 @@ TRANSITIONS: dict[str | None, set[str]] = {
     "held": {"paid", "refunded"},
     "delivered": {"completed", "disputed", "refunded"},
     "disputed": {"delivered", "refunded"},
-    "completed": set(),
+    "completed": {"refunded"},  # staff only: the settlement and commission are taken back
     "cancelled": set(),
     "refunded": set(),
 }

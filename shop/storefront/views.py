@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 
 from shop import ledger, themes
 from shop.catalog.pricing import unit_price
+from shop.distribution.referrals import cookie_referrer_id
 from shop.money import AmountError, format_amount, parse_amount
 from shop.orders import service as orders
 from shop.orders.service import OrderError
@@ -131,6 +132,8 @@ def buy(product_id):
             fields=answers,
             gateway=gateway,
             ip=client_ip(),
+            # a guest's invite cookie credits the referrer chain; a member's is bound already
+            referrer_id=None if viewer else cookie_referrer_id(request.cookies),
         )
     except OrderError as exc:
         if exc.status == 404:

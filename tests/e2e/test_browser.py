@@ -3,7 +3,9 @@
 One walk through the real server (`python app.py`, gunicorn, a fresh instance folder):
 first visit → setup → admin → sign out → register → sign out → sign in as the customer →
 account page (masked email) → sign in as the owner → Admin → Themes → switch theme →
-the storefront wears the new theme, on a desktop and on a phone.
+the storefront wears the new theme, on a desktop and on a phone. A second walk follows a
+referral: open an invite link → register → buy with the sandbox gateway → the referrer signs
+in and sees the pending commission.
 
 Along the way every page must log no console error (a CSP violation is one) and ask no host
 but the shop itself for anything. Screenshots of each step land in test-artifacts/e2e/; the
@@ -103,13 +105,34 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=15)
 
 
+def _env(tmp_path) -> dict:
+    """The environment of the server and of the CLI that prepares its shop: one instance."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
+    env["SHOP_INSTANCE"] = str(tmp_path / "instance")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _cli(tmp_path, *args, stdin: str = "") -> dict:
+    """One operator command (`flask --app app shop ... --json`) on the server's instance."""
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "shop", *args, "--json"],
+        cwd=ROOT,
+        env=_env(tmp_path),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"shop {' '.join(args)}: {done.stdout}{done.stderr}"
+    return json.loads(done.stdout)
+
+
 @pytest.fixture
 def server(tmp_path):
     """`python app.py` on a free port with a fresh instance folder; yields its base URL."""
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
-    env["SHOP_INSTANCE"] = str(tmp_path / "instance")
-    env["PYTHONUNBUFFERED"] = "1"
+    env = _env(tmp_path)
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -296,3 +319,67 @@ def test_setup_register_login_and_theme_switch(sync_playwright, server):
     (ARTIFACTS / "index.json").write_text(json.dumps({"screenshots": shots}, indent=2) + "\n")
     if new_theme is None:
         pytest.skip("only the default theme exists: the theme-switch step was not run")
+
+
+def test_invite_link_register_buy_and_the_referrer_sees_pending_commission(
+    sync_playwright, server, tmp_path
+):
+    """The shop is prepared as an owner scripts it: init, a referrer, a product with keys,
+    the sandbox gateway on; then a visitor arrives through the referrer's invite link."""
+    _cli(tmp_path, "init", "--admin-email", OWNER[0], "--admin-password", OWNER[1],
+         "--shop-name", "Moon Cards", "--language", "en")  # fmt: skip
+    referrer = _cli(tmp_path, "user", "add", "--email", "alice@example.com",
+                    "--password", "alice-pass-1")  # fmt: skip
+    product = _cli(tmp_path, "product", "add", "--name", "Game Card 10", "--price", "10.00",
+                   "--cost", "6.00")  # fmt: skip
+    _cli(tmp_path, "keys", "import", str(product["id"]), "-", stdin="E2E-KEY-1\nE2E-KEY-2\n")
+    _cli(tmp_path, "plugins", "enable", "sandbox")
+    code = referrer["invite_code"]
+    watch = Watch()
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport=DESKTOP, locale="en-US")
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            watch.attach(page)
+
+            def submit() -> None:
+                with page.expect_navigation():
+                    page.locator("main form[method=post] button[type=submit]").first.click()
+
+            page.goto(f"{server}/r/{code}")
+            assert urlparse(page.url).path == "/"
+            page.goto(server + "/register")
+            assert page.input_value("input[name=invite_code]") == code
+            page.fill("input[name=email]", "dave@example.com")
+            page.fill("input[name=password]", "dave-pass-1")
+            page.fill("input[name=confirm]", "dave-pass-1")
+            submit()
+            assert page.locator("a[href='/account']").first.is_visible()
+
+            page.goto(f"{server}/p/{product['id']}")
+            page.check("input[name=gateway][value=sandbox]")
+            with page.expect_navigation(url="**/o/**"):
+                page.locator("main form[method=post] button[type=submit]").first.click()
+            assert "Delivered" in page.locator("main").inner_text()
+
+            with page.expect_navigation():
+                page.locator("form[action='/logout'] button").click()
+            page.locator("a[href='/login']").first.click()
+            page.fill("input[name=email]", "alice@example.com")
+            page.fill("input[name=password]", "alice-pass-1")
+            submit()
+            page.locator("a[href='/distribution']").first.click()
+            assert page.locator("#commission-pending").inner_text() == "¥1.00"
+            assert "d***@example.com" in page.locator("main").inner_text()
+            qr = page.locator("img.invite-qr")
+            assert qr.evaluate("img => img.complete && img.naturalWidth > 0")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "referral-distribution.png"), full_page=True)
+            context.close()
+        finally:
+            browser.close()
+
+    watch.assert_clean()
