@@ -593,8 +593,9 @@ def expire_due(limit: int = 500) -> int:
     return done
 
 
-def resume_paid(older_than_seconds: int = 30, limit: int = 500) -> int:
-    """Deliver paid orders left undelivered (a crash between payment and delivery)."""
+def resume_paid(older_than_seconds: int = 0, limit: int = 500) -> int:
+    """Deliver paid orders left undelivered (a crash between payment and delivery). Racing a
+    delivery still in progress is harmless: `deliver` moves only a `paid` order, once."""
     cutoff = now() - timedelta(seconds=older_than_seconds)
     rows = (
         Order.select(Order.id)

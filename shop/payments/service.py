@@ -9,7 +9,7 @@ amount; otherwise nothing is written and the gateway is told no.
 
 from peewee import IntegrityError
 
-from shop import ledger, plugins
+from shop import faults, ledger, plugins
 from shop.accounts.models import User
 from shop.audit import record
 from shop.clock import now
@@ -115,6 +115,7 @@ def record_payment(gateway_name: str, txn_id: str, ref: str, amount: int) -> str
         Payment.update(outcome=outcome).where(Payment.id == payment.id).execute()
         record("payment.credit", target=ref, gateway=gateway_name, txn=txn_id, outcome=outcome)
     if order_id and outcome in ("paid", "reclaimed"):
+        faults.point("payment.committed")  # paid, not yet delivered: resume_paid's case
         orders.deliver(order_id)
     return outcome
 
