@@ -22,6 +22,7 @@ MIGRATIONS = [
     "m0001_foundation",
     "m0002_selling",
     "m0003_api",
+    "m0005_levels_points",
 ]
 
 _PG_LOCK_KEY = 0x6B617368  # "kash"
