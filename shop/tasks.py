@@ -6,6 +6,7 @@ from datetime import timedelta
 from huey import crontab
 
 from shop.clock import now
+from shop.levels import service as levels
 from shop.orders import service as orders
 from shop.worker import huey, in_app_context
 
@@ -49,3 +50,11 @@ def resume_paid() -> int:
     """Deliver paid orders a crash left undelivered (invariant 5). Also queued once when the
     worker starts, so a restart delivers them without waiting for the next minute."""
     return orders.resume_paid()
+
+
+@huey.periodic_task(crontab(minute="7"))
+@in_app_context
+def upgrade_levels() -> int:
+    """Move users up to the levels their spend and referrals reach. Completing an order
+    upgrades its buyer at once; this catches referrals, which grow when others register."""
+    return levels.upgrade_all()

@@ -22,6 +22,7 @@ from shop.crypto import blind_index, normalize_email, normalize_phone
 from shop.db import db
 from shop.inventory import service as inventory
 from shop.inventory.service import SoldOut
+from shop.levels import service as levels
 from shop.orders import settlement
 from shop.orders.models import DeliveryItem, Order
 from shop.orders.numbers import new_order_no
@@ -437,6 +438,8 @@ def complete(order: Order, actor=None, reason: str = "") -> Order:
                 idem_key=f"settle:{order.order_no}",
             )
         transition(order, "completed", actor=actor, reason=reason)
+        if order.user_id:
+            levels.upgrade(order.user_id)
     return order
 
 
