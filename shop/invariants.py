@@ -96,3 +96,20 @@ def settlements() -> list[str]:
     from shop.orders import checks
 
     return checks.settlements()
+
+
+@check("order_points")
+def order_points() -> list[str]:
+    """Invariants 2 and 8: points of orders are held by the pool while the order stands and
+    back with the buyer once it does not; list price = amount paid + points value."""
+    from shop.points import checks
+
+    return checks.order_points()
+
+
+@check("referral_awards")
+def referral_awards() -> list[str]:
+    """Invariant 2: referral points issued once per invited user, each with its award."""
+    from shop.points import checks
+
+    return checks.referral_awards()

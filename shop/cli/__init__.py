@@ -8,5 +8,6 @@ from shop.api import cli as api_cli  # noqa: F401  (registers `apikey`)
 from shop.cli import core, selling  # noqa: F401  (registers the commands)
 from shop.cli.base import shop_cli
 from shop.levels import cli as levels_cli  # noqa: F401  (registers `levels`, `user set-level`)
+from shop.points import cli as points_cli  # noqa: F401  (registers `points`)
 
 __all__ = ["shop_cli"]

@@ -34,7 +34,9 @@ def settlements(limit: int = 100) -> list[str]:
     """Each completed order with an amount was settled by exactly one `order.settle` journal
     that takes the amount out of escrow and credits all of it out, the cost to a cost
     account and the rest (commission, revenue) in positive shares: cost + contributions +
-    revenue = amount paid (invariant 8). No other order has a settle journal."""
+    revenue = amount paid (invariant 8). No other order has a settle journal. `amount` is the
+    money paid, after any points: their value is a discount the shop funds, never in escrow
+    (see `shop.points`; `order_points` checks them)."""
     is_escrow = Account.code == ESCROW
     escrow_out = fn.SUM(Case(None, [(is_escrow, Entry.amount)], 0))
     credited = fn.SUM(Case(None, [(~is_escrow, Entry.amount)], 0))

@@ -18,6 +18,7 @@ from shop.orders.service import OrderError
 from shop.orders.views import offered_gateways, remember, start_payment
 from shop.payments import service as payments
 from shop.payments.service import PaymentError
+from shop.points import service as points
 from shop.storefront import browse
 from shop.storefront.forms import BuyForm, TopUpForm
 from shop.web import client_ip
@@ -90,6 +91,7 @@ def _product_page(product, form, answers=None, error=None, status=200):
         price=unit_price(product, 1, viewer),
         tiers=[(n, unit_price(product, n, viewer)) for n, _unit in sorted(product.tiers)],
         gateways=offered_gateways(viewer is not None),
+        points=points.offer(viewer),
     )
     return page, status
 
@@ -128,11 +130,14 @@ def buy(product_id):
             fields=answers,
             gateway=gateway,
             ip=client_ip(),
+            points=form.points.data,
         )
     except OrderError as exc:
         if exc.status == 404:
             abort(404)
         return _product_page(found, form, answers, _(str(exc)), exc.status)
+    except points.PointsError as exc:
+        return _product_page(found, form, answers, exc.translated(), exc.status)
     if viewer is None:
         remember(order.order_no)
     if gateway:
