@@ -311,3 +311,88 @@ def test_cli_levels_upgrade_moves_users_up(app, cli):
         accounts.register("a@example.com", "buyer-pass-1", referrer_code=referrer.invite_code)
     assert cli("levels", "upgrade") == (0, {"upgraded": 1})
     assert cli("levels", "upgrade") == (0, {"upgraded": 0})
+
+
+# admin ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(client, owner):
+    login(client, *owner)
+    return client
+
+
+def test_staff_create_edit_and_price_a_level(staff, app):
+    form = {"name": "agent", "discount_bps": "800", "min_spend": "50.00", "auto": "1"}
+    response = submit(staff, "/admin/levels", form)
+    assert response.status_code == 303
+    with app.app_context():
+        agent = Level.get(Level.name == "agent")
+        assert (agent.discount_bps, agent.min_spend, agent.auto, agent.rank) == (800, 5000, True, 1)
+        product = card_product(price=1000, cost=700)
+        other = card_product(price=2000, cost=100)
+    page = text(staff.get(f"/admin/levels/{agent.id}"))
+    assert 'value="50.00"' in page and f'name="price-{product.id}"' in page
+
+    edit = {**form, "name": "agent+", "discount_bps": "900", "rank": "5"}
+    assert submit(staff, f"/admin/levels/{agent.id}", edit).status_code == 303
+    prices = {f"price-{product.id}": "6.50", f"price-{other.id}": "15.00"}
+    response = submit(
+        staff, f"/admin/levels/{agent.id}/prices", prices, form_url=f"/admin/levels/{agent.id}"
+    )
+    assert response.status_code == 303
+    page = text(staff.get(response.headers["Location"]))
+    assert "below its cost 7.00" in page and "below cost" in page
+    assert 'value="6.50"' in page and 'value="15.00"' in page
+    with app.app_context():
+        assert (Level.get_by_id(agent.id).name, Level.get_by_id(agent.id).rank) == ("agent+", 5)
+        assert levels.fixed_prices(agent) == {product.id: 650, other.id: 1500}
+        done = [a.action for a in AuditLog.select().where(AuditLog.target == f"level:{agent.id}")]
+        assert done == ["level.create", "level.update", "level.prices"]
+
+
+def test_admin_refusals_show_the_reason_and_change_nothing(staff, app):
+    assert submit(staff, "/admin/levels", {"name": "agent", "discount_bps": "0"}).status_code == 303
+    response = submit(staff, "/admin/levels", {"name": "agent", "discount_bps": "0"})
+    assert response.status_code == 400 and "already a level named agent" in text(response)
+    response = submit(staff, "/admin/levels", {"name": "x", "discount_bps": "abc"})
+    assert response.status_code == 400 and "basis points" in text(response)
+    with app.app_context():
+        agent = Level.get(Level.name == "agent")
+        product = card_product()
+    url = f"/admin/levels/{agent.id}"
+    response = submit(staff, f"{url}/prices", {f"price-{product.id}": "-1"}, form_url=url)
+    assert response.status_code == 400 and "must be an amount like 9.50" in text(response)
+    with app.app_context():
+        assert Level.select().count() == 1 and LevelPrice.select().count() == 0
+
+
+def test_staff_set_a_users_level_on_the_admin_and_it_is_audited(staff, app, owner):
+    with app.app_context():
+        agent = level()
+        user = customer()
+        owner_id = User.get(User.role == "owner").id
+    listing = text(staff.get("/admin/users"))
+    assert f"/admin/users/{user.id}/level" in listing
+    url = f"/admin/users/{user.id}/level"
+    assert "b***@example.com" in text(staff.get(url))  # masked
+    assert submit(staff, url, {"level": str(agent.id)}).status_code == 303
+    assert ">agent</a>" in text(staff.get("/admin/users"))
+    response = submit(staff, url, {"level": "404"})
+    assert response.status_code == 400 and "No level" in text(response)
+    with app.app_context():
+        assert User.get_by_id(user.id).level_id == agent.id
+        assert [(a["actor"], a["level"]) for a in level_actions(user.id)] == [(owner_id, agent.id)]
+
+
+def test_level_pages_are_for_staff_only(client, app, owner):
+    with app.app_context():
+        agent = level()
+        user = customer()
+    login(client, "buyer@example.com", "buyer-pass-1")
+    for url in ("/admin/levels", f"/admin/levels/{agent.id}", f"/admin/users/{user.id}/level"):
+        assert client.get(url).status_code == 403
+    response = submit(client, "/admin/levels", {"name": "mine"}, form_url="/")
+    assert response.status_code == 403
+    with app.app_context():
+        assert Level.select().count() == 1

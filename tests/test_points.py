@@ -419,3 +419,26 @@ def test_cli_points_mature_and_violation(app, monkeypatch):
     assert cli("points", "violation", "999", "--kind", "fraud")[0] == 2
     assert cli("points", "mature") == (0, {"awarded": 1})
     assert cli("points", "mature") == (0, {"awarded": 0})
+
+
+def test_staff_record_a_violation_on_the_admin_and_see_points_on_orders(client, app, owner):
+    with app.app_context():
+        buyer = customer(wallet=5000)
+        give(buyer, 300)
+        order = paid_with_points(buyer)
+    login(client, *owner)
+    url = f"/admin/users/{buyer.id}/level"
+    violations = f"/admin/users/{buyer.id}/violations"
+    refused = submit(client, violations, {"kind": "rude"}, form_url=url)
+    assert refused.status_code == 400 and "one of: fraud" in refused.get_data(as_text=True)
+    done = submit(client, violations, {"kind": "fraud", "note": "stolen card"}, form_url=url)
+    assert done.status_code == 303
+    page = client.get(url).get_data(as_text=True)
+    assert "stolen card" in page and "<dd>200</dd>" in page
+    assert "100 points (1.00)" in client.get(f"/admin/orders/{order.order_no}").get_data(
+        as_text=True
+    )
+    with app.app_context():
+        violation = Violation.get()
+        assert (violation.user_id, violation.kind) == (buyer.id, "fraud")
+        assert AuditLog.get(AuditLog.action == "user.violation").actor_id is not None
