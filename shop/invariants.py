@@ -141,3 +141,20 @@ def commission_follows_orders() -> list[str]:
     from shop.distribution import checks
 
     return checks.follows_orders()
+
+
+@check("order_points")
+def order_points() -> list[str]:
+    """Invariants 2 and 8: points of orders are held by the pool while the order stands and
+    back with the buyer once it does not; list price = amount paid + points value."""
+    from shop.points import checks
+
+    return checks.order_points()
+
+
+@check("referral_awards")
+def referral_awards() -> list[str]:
+    """Invariant 2: referral points issued once per invited user, each with its award."""
+    from shop.points import checks
+
+    return checks.referral_awards()

@@ -6,7 +6,9 @@ from datetime import timedelta
 from huey import crontab
 
 from shop.clock import now
+from shop.levels import service as levels
 from shop.orders import service as orders
+from shop.points import maturation
 from shop.worker import huey, in_app_context
 
 
@@ -49,3 +51,19 @@ def resume_paid() -> int:
     """Deliver paid orders a crash left undelivered (invariant 5). Also queued once when the
     worker starts, so a restart delivers them without waiting for the next minute."""
     return orders.resume_paid()
+
+
+@huey.periodic_task(crontab(minute="7"))
+@in_app_context
+def upgrade_levels() -> int:
+    """Move users up to the levels their spend and referrals reach. Completing an order
+    upgrades its buyer at once; this catches referrals, which grow when others register."""
+    return levels.upgrade_all()
+
+
+@huey.periodic_task(crontab(minute="17", hour="3"))
+@in_app_context
+def mature_points() -> int:
+    """Award referral points to invited users who matured (days are the rule's unit: once a
+    day, at a quiet hour, is enough)."""
+    return maturation.mature()

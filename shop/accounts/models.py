@@ -20,6 +20,9 @@ class User(BaseModel):
     role = CharField(max_length=16, default="customer", index=True)
     invite_code = CharField(max_length=16, unique=True)
     referrer = ForeignKeyField("self", null=True, backref="invitees", on_delete="RESTRICT")
+    # the distributor level (shop.levels.models.Level): a plain id because the levels table
+    # is created after this one, and staff never delete a level
+    level_id = IntegerField(null=True, index=True)
     locale = CharField(max_length=8, null=True)
     is_active = BooleanField(default=True)
     session_version = IntegerField(default=1)

@@ -12,6 +12,7 @@ from shop.admin import dashboard as dashboard_data
 from shop.admin.nav import entries
 from shop.audit.models import AuditLog
 from shop.crypto import mask_email, mask_phone
+from shop.levels.models import Level
 from shop.money import format_amount
 from shop.plugins import PluginError
 from shop.settings import SettingError
@@ -79,6 +80,7 @@ def settings_page():
 def users():
     page = max(request.args.get("page", 1, type=int), 1)
     query = User.select().order_by(User.id.desc()).paginate(page, PAGE_SIZE)
+    level_names = dict(Level.select(Level.id, Level.name).tuples())
     rows = [
         {
             "id": u.id,
@@ -87,6 +89,7 @@ def users():
             "role": u.role,
             "invite_code": u.invite_code,
             "referrer_id": u.referrer_id,
+            "level": level_names.get(u.level_id, ""),
             "created_at": u.created_at,
             "is_active": u.is_active,
         }
@@ -177,3 +180,5 @@ def audit_page():
 
 # the other areas' pages on this blueprint; imported last because they import `bp` from here
 from shop.admin import catalog_views, order_views  # noqa: E402, F401
+from shop.levels import admin_views as levels_views  # noqa: E402, F401
+from shop.points import admin_views as points_views  # noqa: E402, F401

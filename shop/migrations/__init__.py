@@ -23,6 +23,7 @@ MIGRATIONS = [
     "m0002_selling",
     "m0003_api",
     "m0004_referrals",
+    "m0005_levels_points",
     "m0006_withdrawals",
 ]
 
@@ -39,16 +40,33 @@ class SchemaMigration(BaseModel):
 
 
 def add_missing_columns(model, *field_names):
-    """Add the named fields of `model` to its table where the column is not there yet."""
+    """Add the named fields of `model` to its table where the column is not there yet.
+
+    A NOT NULL field must carry an SQL default (`constraints=[SQL("DEFAULT 0")]`) and is added
+    with it in one ALTER TABLE. Without one, peewee would add the column as NULL, fill it and
+    then rebuild the table on SQLite to make it NOT NULL; dropping the old table there
+    cascades to the rows of other tables that reference it (an order's events, say).
+    """
     existing = {c.name for c in db.get_columns(model._meta.table_name)}
     migrator = PostgresqlMigrator(db.obj) if is_postgres() else SqliteMigrator(db.obj)
     ops = []
     for name in field_names:
         field = model._meta.fields[name]
-        if field.column_name not in existing:
-            ops.append(migrator.add_column(model._meta.table_name, field.column_name, field))
+        if field.column_name in existing:
+            continue
+        if not field.null and not _has_sql_default(field):
+            raise ValueError(f"{model.__name__}.{name} is NOT NULL: give it an SQL DEFAULT")
+        ops.append(
+            migrator.add_column(
+                model._meta.table_name, field.column_name, field, allow_not_null=not field.null
+            )
+        )
     if ops:
         migrate(*ops)
+
+
+def _has_sql_default(field) -> bool:
+    return any("DEFAULT" in getattr(c, "sql", "").upper() for c in field.constraints or ())
 
 
 def applied_versions() -> set[int]:

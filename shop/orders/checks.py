@@ -45,8 +45,10 @@ def settlements(limit: int = 100) -> list[str]:
     which credits what it took: the cost to a cost account, then contributions and revenue in
     positive shares. With the commission audit (commission within margin, every commission
     row matched by the ledger) this is invariant 8: cost + commissions + contributions +
-    revenue = amount paid. Only completed orders, and refunded ones whose settlement was
-    taken back (`order.unsettle`), have a settle journal."""
+    revenue = amount paid. `amount` is the money paid, after any points: their value is a
+    discount the shop funds, never in escrow (see `shop.points`; `order_points` checks them).
+    Only completed orders, and refunded ones whose settlement was taken back
+    (`order.unsettle`), have a settle journal."""
     is_escrow = Account.code == ESCROW
     is_settle = Journal.kind == "order.settle"
     escrow_in = fn.SUM(Case(None, [(is_escrow & (Entry.amount > 0), Entry.amount)], 0))

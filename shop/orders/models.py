@@ -1,4 +1,5 @@
 from peewee import (
+    SQL,
     AutoField,
     BigIntegerField,
     CharField,
@@ -33,6 +34,10 @@ class Order(BaseModel):
     unit_price = BigIntegerField()
     amount = BigIntegerField()
     cost = BigIntegerField(default=0)
+    # points paid on top of `amount` and what they were worth (shop.points): the list price
+    # is amount + points_value
+    points_used = BigIntegerField(default=0, constraints=[SQL("DEFAULT 0")])
+    points_value = BigIntegerField(default=0, constraints=[SQL("DEFAULT 0")])
     status = CharField(max_length=12, index=True)
     gateway = CharField(max_length=32, default="")
     contact = EncryptedField("order.contact", null=True)

@@ -23,11 +23,13 @@ from shop.db import db, insert, raw_one, run
 from shop.distribution import commission
 from shop.inventory import service as inventory
 from shop.inventory.service import SoldOut
+from shop.levels import service as levels
 from shop.messages import N_, Message, Refusal
 from shop.orders import settlement
 from shop.orders.models import DeliveryItem, Order
 from shop.orders.numbers import new_order_no
 from shop.orders.state import StaleOrder, transition
+from shop.points import service as points
 from shop.settings.registry import parse_int
 
 settings.register(
@@ -141,12 +143,15 @@ def visible_product(product_id) -> Product:
 # placing -----------------------------------------------------------------------------------
 
 
-def _new_order(product: Product, quantity: int, user, fields: dict, **extra) -> Order:
+def _new_order(product: Product, quantity: int, user, fields: dict, points_raw=0, **extra) -> Order:
+    """The order row at the buyer's price; with points, `amount` is what is left to pay in
+    money after them, and the points leave the buyer's account in this transaction."""
     unit = unit_price(product, quantity, user)
     amount = unit * quantity
     if amount <= 0 and not product.free:
         raise OrderError(N_("This product cannot be sold at no charge."), "bad_price")
-    return insert(
+    used, value = points.price_points(user, points_raw, amount, product.cost * quantity)
+    order = insert(
         Order,
         order_no=new_order_no(),
         user=user.id if user else None,
@@ -155,12 +160,17 @@ def _new_order(product: Product, quantity: int, user, fields: dict, **extra) -> 
         kind=product.kind,
         quantity=quantity,
         unit_price=unit,
-        amount=amount,
+        amount=amount - value,
+        points_used=used,
+        points_value=value,
         cost=product.cost * quantity,
         status="pending",
         fields=json.dumps(fields, ensure_ascii=False) if fields else None,
         **extra,
     )
+    if used:
+        points.redeem(order, actor=user)
+    return order
 
 
 def place_order(
@@ -174,11 +184,13 @@ def place_order(
     gateway: str = "",
     ip: str = "",
     referrer_id: int | None = None,
+    points=0,
 ) -> Order:
     """Create a pending order and reserve its stock until it expires.
 
     A guest gives a contact and a query password of their choice; both are needed (with the
-    order number) to look the order up again. Raises OrderError, or SoldOut as OrderError 409.
+    order number) to look the order up again. A signed-in buyer may pay part of it with
+    `points`. Raises OrderError, or SoldOut as OrderError 409, or points.PointsError.
     """
     product = visible_product(product_id)
     qty = parse_quantity(product, quantity)
@@ -201,7 +213,7 @@ def place_order(
     try:
         with db.atomic():
             expires = now() + timedelta(minutes=minutes)
-            order = _new_order(product, qty, user, cleaned, expires_at=expires, **extra)
+            order = _new_order(product, qty, user, cleaned, points, expires_at=expires, **extra)
             if product.kind == "card":
                 inventory.reserve(product.id, qty, order.id, expires)
             transition(order, "pending", new=True, actor=user)
@@ -336,15 +348,22 @@ def credit_gateway_payment(order: Order, gateway: str, txn_id: str, amount: int)
         return "paid"
     if order.status == "expired":
         _move_to_escrow(order, source, idem)
-        if order.kind == "card":
-            try:
-                with db.atomic():  # a savepoint: a failed re-claim leaves the stock untouched
+        try:
+            with db.atomic():  # a savepoint: a failed re-claim leaves stock and points untouched
+                points.take_again(order)
+                if order.kind == "card":
                     inventory.reserve(order.product_id, order.quantity, order.id, None)
-            except SoldOut:
-                _refund_in_tx(
-                    order, "The payment arrived after the order expired and the stock was sold out."
-                )
-                return "refunded"
+        except SoldOut:
+            _refund_in_tx(
+                order, "The payment arrived after the order expired and the stock was sold out."
+            )
+            return "refunded"
+        except points.PointsError:
+            _refund_in_tx(
+                order,
+                "The payment arrived after the order expired and its points were spent meanwhile.",
+            )
+            return "refunded"
         transition(order, "paid", gateway=gateway, reason="late payment, stock re-claimed")
         return "reclaimed"
     # paid twice (or after cancellation): the money is the payer's, return it at once
@@ -475,6 +494,8 @@ def complete(order: Order, actor=None, reason: str = "") -> Order:
                 entries, "order.settle", ref=order.order_no, idem_key=f"settle:{order.order_no}"
             )
         commission.on_settled(order)
+        if order.user_id:
+            levels.upgrade(order.user_id)
     return order
 
 
@@ -544,6 +565,7 @@ def _refund_in_tx(order: Order, reason: str, actor=None) -> None:
             idem_key=f"refund:{order.order_no}",
             actor=actor,
         )
+    points.give_back(order, actor)
     if order.kind == "card":
         inventory.void_order_keys(order.id)
         inventory.release(order.id, order.product_id)
@@ -563,6 +585,7 @@ def cancel(order: Order, actor=None) -> Order:
                 409,
                 state=order.status,
             )
+        points.give_back(order, actor)
         if order.kind == "card":
             inventory.release(order.id, order.product_id)
         transition(order, "cancelled", actor=actor, reason="cancelled by the buyer")
@@ -584,6 +607,7 @@ def expire_due(limit: int = 500) -> int:
                 order = Order.get_by_id(row.id)
                 if order.status != "pending":
                     continue
+                points.give_back(order)
                 if order.kind == "card":
                     inventory.release(order.id, order.product_id)
                 transition(order, "expired", reason="not paid in time")

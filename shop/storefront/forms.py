@@ -27,6 +27,7 @@ class BuyForm(FlaskForm):
         ),
     )
     gateway = StringField(validators=[Length(max=32)])
+    points = StringField(_l("Points to use"), validators=[Length(max=20)])
 
 
 class TopUpForm(FlaskForm):

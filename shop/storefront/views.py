@@ -19,6 +19,7 @@ from shop.orders.service import OrderError
 from shop.orders.views import offered_gateways, remember, start_payment
 from shop.payments import service as payments
 from shop.payments.service import PaymentError
+from shop.points import service as points
 from shop.storefront import browse, pagecache
 from shop.storefront.forms import BuyForm, TopUpForm
 from shop.web import client_ip
@@ -93,6 +94,7 @@ def _product_page(product, form, answers=None, error=None, status=200):
         price=unit_price(product, 1, viewer),
         tiers=[(n, unit_price(product, n, viewer)) for n, _unit in sorted(product.tiers)],
         gateways=offered_gateways(viewer is not None),
+        points=points.offer(viewer),
     )
     return page, status
 
@@ -134,8 +136,9 @@ def buy(product_id):
             ip=client_ip(),
             # a guest's invite cookie credits the referrer chain; a member's is bound already
             referrer_id=None if viewer else cookie_referrer_id(request.cookies),
+            points=form.points.data,
         )
-    except OrderError as exc:
+    except (OrderError, points.PointsError) as exc:
         if exc.status == 404:
             abort(404)
         return _product_page(found, form, answers, exc.translated(), exc.status)
