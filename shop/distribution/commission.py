@@ -31,7 +31,7 @@ from shop import ledger
 from shop.accounts.models import User
 from shop.accounts.service import email_index, phone_index
 from shop.clock import now
-from shop.db import is_postgres
+from shop.db import is_postgres, run
 from shop.distribution import rates, referrals
 from shop.distribution.models import Commission
 from shop.ledger.models import Account
@@ -57,10 +57,16 @@ def owed(user_id: int) -> int:
     return max(-(held.scalar() or 0), 0)
 
 
-def _chain(order: Order, levels: int) -> list[User]:
+def _first_referrer_id(order: Order) -> int | None:
+    """Who referred the buyer: one indexed read, since most orders have nobody to pay."""
     if order.user_id:
-        return referrals.upline(User.get_by_id(order.user_id), levels)
-    first = User.get_or_none(User.id == order.referrer_id) if order.referrer_id else None
+        row = run('SELECT "referrer_id" FROM "users" WHERE "id" = ?', (order.user_id,)).fetchone()
+        return row[0] if row else None
+    return order.referrer_id
+
+
+def _chain(first_id: int, levels: int) -> list[User]:
+    first = User.get_or_none(User.id == first_id)
     if first is None or levels < 1:
         return []
     return [first, *referrals.upline(first, levels - 1)]
@@ -81,8 +87,11 @@ def _buyer_ids(order: Order) -> set[int]:
 
 def shares(order: Order) -> list[Share]:
     """Each beneficiary's commission on the order, capped by its margin (see the module)."""
+    first_id = _first_referrer_id(order)
+    if first_id is None:
+        return []
     base = rates.depth_rates(order.product_id)
-    chain = _chain(order, len(base))
+    chain = _chain(first_id, len(base))
     if not chain:
         return []
     buyers = _buyer_ids(order)
