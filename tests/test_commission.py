@@ -397,3 +397,25 @@ def test_a_settlement_racing_a_refund_lets_exactly_one_win(database):
         status = Order.get_by_id(order.id).status
         assert status == ("refunded" if "refund" in outcomes else "completed")
     healthy()
+
+
+@pytest.mark.pg
+def test_a_levels_own_rates_replace_the_shops_for_its_members(database):
+    """C is an agent whose level pays 20 % at depth 1 and says nothing of depth 2 (B keeps
+    the shop's 5 %); the margin still caps the total."""
+    from shop.accounts.models import User
+    from shop.levels import service as levels
+    from shop.levels.service import LevelError
+
+    with pytest.raises(LevelError):
+        levels.create_level({"name": "broken", "commission_rates": "60,50"})
+    agent = levels.create_level({"name": "agent", "commission_rates": "20"})
+    a, b, c, d = chain()
+    User.update(level_id=agent.id).where(User.id == c.id).execute()
+    order = buy(d, card_product(price=1000, cost=600))
+    assert rows(order) == {
+        c.id: (1, 2000, 200, "pending"),
+        b.id: (2, 500, 50, "pending"),
+        a.id: (3, 200, 20, "pending"),
+    }
+    healthy()

@@ -36,6 +36,7 @@ def _form_of(level: Level) -> dict:
         "min_spend": "" if level.min_spend is None else format_amount(level.min_spend),
         "min_referrals": "" if level.min_referrals is None else level.min_referrals,
         "auto": "1" if level.auto else "",
+        "commission_rates": level.commission_rates or "",
     }
 
 

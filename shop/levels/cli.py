@@ -25,7 +25,8 @@ def levels_group():
 @click.option("--min-referrals", default="", help="Upgrade at this many direct referrals.")
 @click.option("--rank", default="", help="Higher ranks are better; default: above the rest.")
 @click.option("--manual", is_flag=True, help="Only staff give this level; never automatic.")
-def levels_add(name, discount_bps, min_spend, min_referrals, rank, manual):
+@click.option("--commission-rates", default="", help="Its members' rates, e.g. 12,6,3.")
+def levels_add(name, discount_bps, min_spend, min_referrals, rank, manual, commission_rates):
     """Add a level; prints its id.
 
     With --min-spend and/or --min-referrals the level is reached by itself once every rule
@@ -38,6 +39,7 @@ def levels_add(name, discount_bps, min_spend, min_referrals, rank, manual):
         "min_referrals": min_referrals,
         "rank": rank,
         "auto": "" if manual or not (min_spend or min_referrals) else "1",
+        "commission_rates": commission_rates,
     }
     return {"id": levels.create_level(raw).id}
 

@@ -23,6 +23,8 @@ class Level(BaseModel):
     upgrade only ever moves a user to a higher rank. A level with `auto` set is reached by
     itself when every rule it sets is met: `min_spend` (fen of completed orders) and
     `min_referrals` (users whose referrer is this user); staff can set any level by hand.
+    `commission_rates` ("12,6,3", percent per depth) replaces the shop's or product's rates for
+    the commission a member of this level earns; NULL keeps them.
     """
 
     id = AutoField()
@@ -32,6 +34,7 @@ class Level(BaseModel):
     min_spend = BigIntegerField(null=True)
     min_referrals = IntegerField(null=True)
     auto = BooleanField(default=True)
+    commission_rates = CharField(max_length=64, null=True)
     created_at = DateTimeField(default=now)
 
     def __str__(self):

@@ -17,10 +17,12 @@ from shop.accounts.models import User
 from shop.audit import record
 from shop.catalog.models import Product
 from shop.db import db
+from shop.distribution import rates as referral_rates
 from shop.levels.models import FULL_BPS, Level, LevelPrice
 from shop.messages import N_, Refusal
 from shop.money import AmountError, parse_amount
 from shop.orders.models import Order
+from shop.settings import SettingError
 
 MAX_NAME = 40
 MAX_RANK = 1000
@@ -121,6 +123,11 @@ def _clean(raw: Mapping, current: Level | None) -> dict:
         if referrals_text
         else None
     )
+    rates_text = str(raw.get("commission_rates") or "").strip()
+    try:
+        commission_rates = referral_rates.parse_rates(rates_text) if rates_text else None
+    except SettingError as exc:
+        raise LevelError(N_("Commission rates: %(reason)s"), reason=exc.translated()) from None
     auto = str(raw.get("auto") or "").strip().lower() in TRUE
     if auto and min_spend is None and min_referrals is None:
         raise LevelError(
@@ -133,6 +140,7 @@ def _clean(raw: Mapping, current: Level | None) -> dict:
         "min_spend": min_spend,
         "min_referrals": min_referrals,
         "auto": auto,
+        "commission_rates": commission_rates,
     }
 
 
@@ -239,6 +247,7 @@ def level_json(level: Level) -> dict:
         "min_spend": level.min_spend,
         "min_referrals": level.min_referrals,
         "auto": level.auto,
+        "commission_rates": level.commission_rates,
         "members": getattr(level, "members", None),
     }
 
@@ -323,3 +332,17 @@ def upgrade_all() -> int:
     referrers = User.select(User.referrer).where(User.referrer.is_null(False))
     ids = {row[0] for q in (spenders, referrers) for row in q.distinct().tuples()}
     return sum(1 for user_id in sorted(ids) if upgrade(user_id) is not None)
+
+
+@referral_rates.level_rate
+def level_commission_rate(order, beneficiary, depth: int, rate_bps: int) -> int | None:
+    """A member of a level with its own commission rates earns those at each depth they set;
+    deeper than the level's list, or without a level, the shop's or product's rate stands."""
+    level_id = getattr(beneficiary, "level_id", None)
+    if not level_id:
+        return None
+    rates = Level.select(Level.commission_rates).where(Level.id == level_id).scalar()
+    if not rates:
+        return None
+    bps = referral_rates.to_bps(rates)
+    return bps[depth - 1] if depth <= len(bps) else None

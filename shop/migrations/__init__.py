@@ -25,6 +25,7 @@ MIGRATIONS = [
     "m0004_referrals",
     "m0005_levels_points",
     "m0006_withdrawals",
+    "m0007_level_commission",
 ]
 
 _PG_LOCK_KEY = 0x6B617368  # "kash"
