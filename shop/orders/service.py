@@ -499,16 +499,17 @@ def complete(order: Order, actor=None, reason: str = "") -> Order:
     return order
 
 
+def _due(status: str, condition, limit: int) -> list[Order]:
+    """Orders in `status` meeting `condition`, oldest first, for the periodic jobs (ids only:
+    each job re-reads its order inside its own transaction)."""
+    query = Order.select(Order.id).where((Order.status == status) & condition)
+    return list(query.order_by(Order.id).limit(limit))
+
+
 def complete_due(limit: int = 500) -> int:
     """Auto-confirm delivered orders whose escrow window has passed (a periodic job)."""
-    due = (
-        Order.select(Order.id)
-        .where((Order.status == "delivered") & (Order.settle_after <= now()))
-        .order_by(Order.id)
-        .limit(limit)
-    )
     done = 0
-    for row in list(due):
+    for row in _due("delivered", Order.settle_after <= now(), limit):
         try:
             complete(row, reason="confirmed automatically after the escrow window")
             done += 1
@@ -594,14 +595,8 @@ def cancel(order: Order, actor=None) -> Order:
 
 def expire_due(limit: int = 500) -> int:
     """Expire unpaid orders past their reservation and release their stock (periodic job)."""
-    due = (
-        Order.select(Order.id)
-        .where((Order.status == "pending") & (Order.expires_at <= now()))
-        .order_by(Order.id)
-        .limit(limit)
-    )
     done = 0
-    for row in list(due):
+    for row in _due("pending", Order.expires_at <= now(), limit):
         try:
             with db.atomic():
                 order = Order.get_by_id(row.id)
@@ -621,14 +616,8 @@ def resume_paid(older_than_seconds: int = 0, limit: int = 500) -> int:
     """Deliver paid orders left undelivered (a crash between payment and delivery). Racing a
     delivery still in progress is harmless: `deliver` moves only a `paid` order, once."""
     cutoff = now() - timedelta(seconds=older_than_seconds)
-    rows = (
-        Order.select(Order.id)
-        .where((Order.status == "paid") & (Order.paid_at <= cutoff) & (Order.kind == "card"))
-        .order_by(Order.id)
-        .limit(limit)
-    )
     done = 0
-    for row in list(rows):
+    for row in _due("paid", (Order.paid_at <= cutoff) & (Order.kind == "card"), limit):
         if deliver(row.id).status != "paid":
             done += 1
     return done
