@@ -127,7 +127,7 @@ def plugin_toggle(name):
     try:
         plugins.registry().set_enabled(name, request.form.get("enabled") == "1", actor=current_user)
     except PluginError as exc:
-        flash(str(exc), "error")
+        flash(exc.translated(), "error")
         return _plugins_page(400)
     flash(_("Plugin %(name)s updated.", name=name), "success")
     return redirect(url_for("admin.plugins_page")), 303
@@ -144,7 +144,7 @@ def plugin_settings(name):
     try:
         plugins.registry().save_settings(name, raw, actor=current_user)
     except PluginError as exc:
-        flash(str(exc), "error")
+        flash(exc.translated(), "error")
         return _plugins_page(400)
     flash(_("Settings of %(name)s saved.", name=name), "success")
     return redirect(url_for("admin.plugins_page")), 303

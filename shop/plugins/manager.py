@@ -17,6 +17,7 @@ from shop.audit import record
 from shop.clock import now
 from shop.crypto import decrypt, encrypt
 from shop.db import db
+from shop.messages import N_, Refusal
 from shop.plugins.discovery import PluginInfo, discover
 from shop.plugins.models import PluginState
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 CACHE_SECONDS = 2.0
 
 
-class PluginError(ValueError):
+class PluginError(Refusal):
     """A refused plugin operation; the message is shown to staff or on the CLI."""
 
 
@@ -81,7 +82,11 @@ class Registry:
             return self.plugins[name]
         except KeyError:
             known = ", ".join(sorted(self.plugins)) or "none"
-            raise PluginError(f"unknown plugin {name!r}; installed plugins: {known}") from None
+            raise PluginError(
+                N_("unknown plugin %(name)s; installed plugins: %(known)s"),
+                name=repr(name),
+                known=known,
+            ) from None
 
     def set_enabled(self, name: str, enabled: bool, actor=None) -> None:
         info = self.info(name)
@@ -89,7 +94,9 @@ class Registry:
         if enabled and check is not None:
             problem = check(self.settings(name))
             if problem:
-                raise PluginError(f"{name} cannot be enabled: {problem}")
+                raise PluginError(
+                    N_("%(name)s cannot be enabled: %(problem)s"), name=name, problem=problem
+                )
         with db.atomic():
             PluginState.insert(name=name, enabled=enabled, updated_at=now()).on_conflict(
                 conflict_target=[PluginState.name],
@@ -116,7 +123,9 @@ class Registry:
         info = self.info(name)
         unknown = set(raw) - {s.key for s in info.settings}
         if unknown:
-            raise PluginError(f"{name} has no setting {', '.join(sorted(unknown))}")
+            raise PluginError(
+                N_("%(name)s has no setting %(keys)s"), name=name, keys=", ".join(sorted(unknown))
+            )
         state = self._states().get(name)
         stored = json.loads(state.settings) if state else {}
         for item in info.settings:
@@ -131,7 +140,11 @@ class Registry:
                 try:
                     stored[item.key] = int(value)
                 except ValueError:
-                    raise PluginError(f"{item.label}: {value!r} is not a whole number") from None
+                    raise PluginError(
+                        N_("%(label)s: %(value)s is not a whole number"),
+                        label=item.label,
+                        value=repr(value),
+                    ) from None
             elif item.type == "bool":
                 stored[item.key] = value.lower() in ("1", "true", "on", "yes")
             else:

@@ -70,7 +70,7 @@ def create():
             form.payee_account.data,
         )
     except AmountError as exc:
-        form.amount.errors = [_(str(exc))]
+        form.amount.errors = [exc.translated()]
         return _page(form, status=400)
     except WithdrawalError as exc:
         return _page(form, error=exc.translated(), status=exc.status)
@@ -93,7 +93,7 @@ def to_wallet():
     try:
         moved = service.commission_to_wallet(current_user.id, parse_amount(raw) if raw else None)
     except AmountError as exc:
-        return _page(WithdrawForm(formdata=None), error=_(str(exc)), status=400)
+        return _page(WithdrawForm(formdata=None), error=exc.translated(), status=400)
     except WithdrawalError as exc:
         return _page(WithdrawForm(formdata=None), error=exc.translated(), status=exc.status)
     flash(_("%(amount)s moved to your wallet.", amount=format_amount(moved)), "success")
