@@ -6,13 +6,14 @@ account page (masked email) → sign in as the owner → Admin → Themes → sw
 the storefront wears the new theme, on a desktop and on a phone.
 
 Along the way every page must log no console error (a CSP violation is one) and ask no host
-but the shop itself for anything. Screenshots of each step land in test-artifacts/e2e/; the
-storefront one is also copied to docs/screenshot.png, which README.md shows.
+but the shop itself for anything. Screenshots of each step land in test-artifacts/e2e/<walk>/;
+the storefront one is also copied to docs/screenshot.png, which README.md shows.
 
 Skipped when Chromium is not installed, unless SHOP_E2E=1 (as .ci/run sets), which turns the
 skip into a failure.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -45,10 +46,17 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+DESKTOP = {"viewport": {"width": 1280, "height": 800}, "locale": "en-US"}
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "en-US",
+}
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
+SHOP_NAME = "Moon Cards"
 OWNER = ("owner@example.com", "owner-pass-1")
 CUSTOMER = ("carol@example.com", "carol-pass-1")
 
@@ -68,6 +76,19 @@ def sync_playwright():
     except ImportError:
         _skip_or_fail("the playwright package is not installed: pip install -r requirements.txt")
     return sync_playwright
+
+
+@pytest.fixture
+def browser(sync_playwright):
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+# the server --------------------------------------------------------------------------------
 
 
 def _free_port() -> int:
@@ -104,12 +125,18 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def server(tmp_path):
-    """`python app.py` on a free port with a fresh instance folder; yields its base URL."""
-    port = _free_port()
+def shop_env(tmp_path) -> dict:
+    """The environment of the server and of the CLI run against it: a fresh instance folder."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
     env["SHOP_INSTANCE"] = str(tmp_path / "instance")
     env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@contextlib.contextmanager
+def _serving(env: dict, tmp_path: Path):
+    """`python app.py` on a free port; yields its base URL."""
+    port = _free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -128,6 +155,16 @@ def server(tmp_path):
     finally:
         _stop(proc)
         print(f"--- server log ({log_path}) ---\n{log_path.read_text(errors='replace')[-4000:]}")
+
+
+@pytest.fixture
+def server(shop_env, tmp_path):
+    """A server on a fresh instance that nobody has set up yet."""
+    with _serving(shop_env, tmp_path) as base:
+        yield base
+
+
+# the browser -------------------------------------------------------------------------------
 
 
 class Watch:
@@ -163,136 +200,171 @@ class Watch:
         )
 
 
+class Album:
+    """The screenshots of one walk, numbered in order, in test-artifacts/e2e/<name>/."""
+
+    def __init__(self, name: str):
+        self.folder = ARTIFACTS / name
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True)
+        # Screenshots of the old layout, all in test-artifacts/e2e/ itself, would look current.
+        for stale in ARTIFACTS.glob("*.*"):
+            stale.unlink(missing_ok=True)
+        self.names: list[str] = []
+
+    def take(self, page, name: str) -> Path:
+        path = self.folder / f"{len(self.names) + 1:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        self.names.append(path.name)
+        return path
+
+    def save_index(self) -> None:
+        index = json.dumps({"screenshots": self.names}, indent=2) + "\n"
+        (self.folder / "index.json").write_text(index)
+
+
+class Visitor:
+    """One person in a browser context of their own (own cookies), on one watched page."""
+
+    def __init__(self, browser, base: str, watch: Watch, album: Album, options=DESKTOP):
+        self.base = base
+        self.album = album
+        self.context = browser.new_context(**options)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(15_000)
+        watch.attach(self.page)
+
+    @property
+    def path(self) -> str:
+        return urlparse(self.page.url).path
+
+    def shot(self, name: str) -> Path:
+        return self.album.take(self.page, name)
+
+    def go(self, path: str) -> None:
+        response = self.page.goto(self.base + path)
+        assert response is not None and response.ok, f"{path}: {response and response.status}"
+
+    def submit(self, form: str = "main form[method=post]") -> None:
+        """Submit the form by its button; the answer must be a success."""
+        with self.page.expect_navigation() as navigation:
+            self.page.locator(form).locator("button[type=submit]").first.click()
+        response = navigation.value
+        assert response is not None and response.ok, self.page.content()
+
+    def text(self, selector: str = "main") -> str:
+        return self.page.locator(selector).first.inner_text()
+
+    def flash(self, kind: str = "success") -> str:
+        flashes = self.page.locator(f".flash-{kind}")
+        assert flashes.count() == 1, self.page.content()
+        return flashes.first.inner_text()
+
+    def sign_out(self) -> None:
+        self.go("/")
+        with self.page.expect_navigation():
+            self.page.locator("form[action='/logout'] button").click()
+        assert self.page.locator("a[href='/login']").first.is_visible()
+
+    def sign_in(self, email: str, password: str) -> None:
+        self.page.locator("a[href='/login']").first.click()
+        self.page.fill("input[name=email]", email)
+        self.page.fill("input[name=password]", password)
+        self.submit()
+        assert self.page.locator("form[action='/logout']").count() == 1, self.page.content()
+
+    def assert_no_sideways_scroll(self) -> None:
+        overflow = self.page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{self.path} scrolls sideways by {overflow}px"
+
+    def close(self) -> None:
+        self.context.close()
+
+
 def _themes() -> list[str]:
     return sorted(p.parent.name for p in (ROOT / "themes").glob("*/theme.json"))
 
 
-def test_setup_register_login_and_theme_switch(sync_playwright, server):
-    if ARTIFACTS.exists():
-        shutil.rmtree(ARTIFACTS)
-    ARTIFACTS.mkdir(parents=True)
+# the walks ---------------------------------------------------------------------------------
+
+
+def test_setup_register_login_and_theme_switch(browser, server):
+    album = Album("accounts-and-themes")
     watch = Watch()
-    shots: list[str] = []
+    person = Visitor(browser, server, watch, album)
+    page = person.page
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport=DESKTOP, locale="en-US")
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            watch.attach(page)
+    # First visit: no owner yet, so the setup page.
+    person.go("/")
+    assert person.path == "/setup"
+    person.shot("setup")
+    page.fill("input[name=shop_name]", SHOP_NAME)
+    page.fill("input[name=email]", OWNER[0])
+    page.fill("input[name=password]", OWNER[1])
+    page.select_option("select[name=language]", "en")
+    person.submit()
+    assert person.path == "/admin/"
+    assert SHOP_NAME in page.title()
+    person.shot("admin-dashboard")
 
-            def shot(name: str, target=page) -> Path:
-                path = ARTIFACTS / f"{len(shots) + 1:02d}-{name}.png"
-                target.screenshot(path=str(path), full_page=True)
-                shots.append(path.name)
-                return path
+    person.sign_out()
+    storefront = person.shot("storefront-default")
+    assert page.locator("body").get_attribute("class").split().count("theme-default") == 1
 
-            def go(path: str) -> None:
-                response = page.goto(server + path)
-                assert response is not None and response.ok, (
-                    f"{path}: {response and response.status}"
-                )
+    # A customer registers and is signed in at once.
+    page.locator("a[href='/register']").first.click()
+    page.fill("input[name=email]", CUSTOMER[0])
+    page.fill("input[name=password]", CUSTOMER[1])
+    page.fill("input[name=confirm]", CUSTOMER[1])
+    person.submit()
+    assert person.path == "/"
+    assert page.locator("a[href='/account']").first.is_visible()
+    assert page.locator("a[href='/admin/']").count() == 0  # a customer is not staff
+    person.shot("registered")
+    person.sign_out()
 
-            def submit() -> None:
-                with page.expect_navigation():
-                    page.locator("main form[method=post] button[type=submit]").first.click()
+    # Signing in again: the account page shows the email masked, never in full.
+    person.sign_in(*CUSTOMER)
+    page.locator("a[href='/account']").first.click()
+    assert "c***@example.com" in person.text()
+    assert CUSTOMER[0] not in page.content()
+    person.shot("account")
+    person.sign_out()
 
-            def sign_out() -> None:
-                go("/")
-                with page.expect_navigation():
-                    page.locator("form[action='/logout'] button").click()
-                assert page.locator("a[href='/login']").first.is_visible()
+    # The owner switches the theme in the admin, without a restart.
+    person.sign_in(*OWNER)
+    page.locator("a[href='/admin/']").first.click()
+    page.locator("nav a[href='/admin/themes']").click()
+    person.shot("admin-themes")
+    others = [name for name in _themes() if name != "default"]
+    new_theme = "ink" if "ink" in others else (others[0] if others else None)
+    if new_theme is not None:
+        person.submit(f"form:has(input[name=theme][value='{new_theme}'])")
+        person.flash("success")
+        person.shot("theme-switched")
+        person.go("/")
+        classes = page.locator("body").get_attribute("class").split()
+        assert f"theme-{new_theme}" in classes and "theme-default" not in classes
+        stylesheet = page.locator("link[rel=stylesheet]").first.get_attribute("href")
+        assert stylesheet.startswith(f"/theme/{new_theme}/static/"), stylesheet
+        person.shot(f"storefront-{new_theme}")
 
-            def sign_in(email: str, password: str) -> None:
-                page.locator("a[href='/login']").first.click()
-                page.fill("input[name=email]", email)
-                page.fill("input[name=password]", password)
-                submit()
-                assert page.locator("form[action='/logout']").count() == 1, page.content()
-
-            # First visit: no owner yet, so the setup page.
-            go("/")
-            assert urlparse(page.url).path == "/setup"
-            shot("setup")
-            page.fill("input[name=shop_name]", "Moon Cards")
-            page.fill("input[name=email]", OWNER[0])
-            page.fill("input[name=password]", OWNER[1])
-            page.select_option("select[name=language]", "en")
-            submit()
-            assert urlparse(page.url).path == "/admin/"
-            assert "Moon Cards" in page.title()
-            shot("admin-dashboard")
-
-            sign_out()
-            storefront_default = shot("storefront-default")
-            assert page.locator("body").get_attribute("class").split().count("theme-default") == 1
-
-            # A customer registers and is signed in at once.
-            page.locator("a[href='/register']").first.click()
-            page.fill("input[name=email]", CUSTOMER[0])
-            page.fill("input[name=password]", CUSTOMER[1])
-            page.fill("input[name=confirm]", CUSTOMER[1])
-            submit()
-            assert urlparse(page.url).path == "/"
-            assert page.locator("a[href='/account']").first.is_visible()
-            assert page.locator("a[href='/admin/']").count() == 0  # a customer is not staff
-            shot("registered")
-            sign_out()
-
-            # Signing in again: the account page shows the email masked, never in full.
-            sign_in(*CUSTOMER)
-            page.locator("a[href='/account']").first.click()
-            account = page.locator("main").inner_text()
-            assert "c***@example.com" in account
-            assert CUSTOMER[0] not in page.content()
-            shot("account")
-            sign_out()
-
-            # The owner switches the theme in the admin, without a restart.
-            sign_in(*OWNER)
-            page.locator("a[href='/admin/']").first.click()
-            page.locator("nav a[href='/admin/themes']").click()
-            shot("admin-themes")
-            others = [name for name in _themes() if name != "default"]
-            new_theme = "ink" if "ink" in others else (others[0] if others else None)
-            if new_theme is not None:
-                with page.expect_navigation():
-                    page.locator(
-                        f"form:has(input[name=theme][value='{new_theme}']) button[type=submit]"
-                    ).click()
-                assert page.locator(".flash-success").count() == 1, page.content()
-                shot("theme-switched")
-                go("/")
-                classes = page.locator("body").get_attribute("class").split()
-                assert f"theme-{new_theme}" in classes and "theme-default" not in classes
-                stylesheet = page.locator("link[rel=stylesheet]").first.get_attribute("href")
-                assert stylesheet.startswith(f"/theme/{new_theme}/static/"), stylesheet
-                shot(f"storefront-{new_theme}")
-
-            # The storefront on a phone: readable without sideways scrolling.
-            theme_now = new_theme or "default"
-            phone_context = browser.new_context(
-                viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
-            )
-            phone = phone_context.new_page()
-            phone.set_default_timeout(15_000)
-            watch.attach(phone)
-            phone.goto(server + "/")
-            assert f"theme-{theme_now}" in phone.locator("body").get_attribute("class")
-            overflow = phone.evaluate(
-                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            assert overflow <= 0, f"the phone page scrolls sideways by {overflow}px"
-            shot(f"phone-storefront-{theme_now}", target=phone)
-            phone_context.close()
-            context.close()
-        finally:
-            browser.close()
+    # The storefront on a phone: readable without sideways scrolling.
+    theme_now = new_theme or "default"
+    phone = Visitor(browser, server, watch, album, PHONE)
+    phone.go("/")
+    assert f"theme-{theme_now}" in phone.page.locator("body").get_attribute("class")
+    phone.assert_no_sideways_scroll()
+    phone.shot(f"phone-storefront-{theme_now}")
+    phone.close()
+    person.close()
 
     watch.assert_clean()
+    album.save_index()
     README_SCREENSHOT.parent.mkdir(exist_ok=True)
-    shutil.copyfile(storefront_default, README_SCREENSHOT)
-    (ARTIFACTS / "index.json").write_text(json.dumps({"screenshots": shots}, indent=2) + "\n")
+    shutil.copyfile(storefront, README_SCREENSHOT)
     if new_theme is None:
         pytest.skip("only the default theme exists: the theme-switch step was not run")
