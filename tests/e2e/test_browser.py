@@ -29,6 +29,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from shop.settings.service import CACHE_SECONDS as SETTINGS_CACHE_SECONDS
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +57,10 @@ PHONE = {
     "locale": "en-US",
 }
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# How long another gunicorn worker may still answer with what it read before a change: its
+# settings (shop name, theme) are up to SETTINGS_CACHE_SECONDS old, and a guest's first, cookieless
+# request may get a page cached for up to 2 s more (shop/storefront/pagecache.py).
+PAGE_CACHE_SECONDS = 2.0
 
 SHOP_NAME = "Moon Cards"
 OWNER = ("owner@example.com", "owner-pass-1")
@@ -246,6 +252,15 @@ class Visitor:
         response = self.page.goto(self.base + path)
         assert response is not None and response.ok, f"{path}: {response and response.status}"
 
+    def go_until(self, path: str, ready, within: float) -> None:
+        """Open `path` again until `ready(page)` holds or `within` seconds have passed (the
+        caller then asserts it): for a change the other server processes see a little later."""
+        deadline = time.monotonic() + within
+        self.go(path)
+        while not ready(self.page) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            self.go(path)
+
     def submit(self, form: str = "main form[method=post]") -> None:
         """Submit the form by its button; the answer must be a success."""
         with self.page.expect_navigation() as navigation:
@@ -288,6 +303,13 @@ def _themes() -> list[str]:
     return sorted(p.parent.name for p in (ROOT / "themes").glob("*/theme.json"))
 
 
+def _theme_of(page) -> str | None:
+    """The theme a storefront page wears, from its body's `theme-NAME` class."""
+    classes = (page.locator("body").get_attribute("class") or "").split()
+    names = [c.removeprefix("theme-") for c in classes if c.startswith("theme-")]
+    return names[0] if len(names) == 1 else None
+
+
 # the walks ---------------------------------------------------------------------------------
 
 
@@ -307,6 +329,7 @@ def test_setup_register_login_and_theme_switch(browser, server):
     page.select_option("select[name=language]", "en")
     person.submit()
     assert person.path == "/admin/"
+    person.go_until("/admin/", lambda p: SHOP_NAME in p.title(), SETTINGS_CACHE_SECONDS + 1)
     assert SHOP_NAME in page.title()
     person.shot("admin-dashboard")
 
@@ -345,7 +368,7 @@ def test_setup_register_login_and_theme_switch(browser, server):
         person.submit(f"form:has(input[name=theme][value='{new_theme}'])")
         person.flash("success")
         person.shot("theme-switched")
-        person.go("/")
+        person.go_until("/", lambda p: _theme_of(p) == new_theme, SETTINGS_CACHE_SECONDS + 1)
         classes = page.locator("body").get_attribute("class").split()
         assert f"theme-{new_theme}" in classes and "theme-default" not in classes
         stylesheet = page.locator("link[rel=stylesheet]").first.get_attribute("href")
@@ -355,7 +378,9 @@ def test_setup_register_login_and_theme_switch(browser, server):
     # The storefront on a phone: readable without sideways scrolling.
     theme_now = new_theme or "default"
     phone = Visitor(browser, server, watch, album, PHONE)
-    phone.go("/")
+    phone.go_until(
+        "/", lambda p: _theme_of(p) == theme_now, SETTINGS_CACHE_SECONDS + PAGE_CACHE_SECONDS + 1
+    )
     assert f"theme-{theme_now}" in phone.page.locator("body").get_attribute("class")
     phone.assert_no_sideways_scroll()
     phone.shot(f"phone-storefront-{theme_now}")
