@@ -1,13 +1,24 @@
-"""The shop as a person meets it, in a real headless Chromium (Debian's `chromium` package).
+"""The shop as people meet it, in a real headless Chromium (Debian's `chromium` package).
 
-One walk through the real server (`python app.py`, gunicorn, a fresh instance folder):
-first visit → setup → admin → sign out → register → sign out → sign in as the customer →
-account page (masked email) → sign in as the owner → Admin → Themes → switch theme →
-the storefront wears the new theme, on a desktop and on a phone.
+Two walks, each through a real server of its own (`python app.py`, gunicorn, a fresh instance
+folder), so they can run side by side under `pytest -n`:
+
+- accounts and themes: first visit → setup → admin → sign out → register → sign out → sign in
+  as the customer → account page (masked email) → sign in as the owner → Admin → Themes →
+  switch theme → the storefront wears the new theme, on a desktop and on a phone;
+- a guest's purchase: the owner (made with `shop init`) adds a category and card products
+  with their keys in the admin and turns the sandbox gateway on → a guest with no cookies
+  browses home → product page (also on a phone) → buys 2 keys with the sandbox gateway → the
+  order page shows exactly the keys imported, under the sandbox banner → keys.txt downloads
+  with the same keys → in another fresh browser the order is found again at /lookup (a wrong
+  password gets the generic refusal), and the product shows sold out → the owner sees the
+  order, and `shop audit` passes.
 
 Along the way every page must log no console error (a CSP violation is one) and ask no host
 but the shop itself for anything. Screenshots of each step land in test-artifacts/e2e/<walk>/;
-the storefront one is also copied to docs/screenshot.png, which README.md shows.
+the guest's view of the stocked storefront is also copied to docs/screenshot.png, which
+README.md shows (fixed names and prices, nothing time-dependent in view, so it only changes
+when the look does).
 
 Skipped when Chromium is not installed, unless SHOP_E2E=1 (as .ci/run sets), which turns the
 skip into a failure.
@@ -16,6 +27,7 @@ skip into a failure.
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -29,6 +41,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from shop.plugins.manager import CACHE_SECONDS as PLUGINS_CACHE_SECONDS
 from shop.settings.service import CACHE_SECONDS as SETTINGS_CACHE_SECONDS
 
 pytestmark = pytest.mark.e2e
@@ -58,13 +71,42 @@ PHONE = {
 }
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # How long another gunicorn worker may still answer with what it read before a change: its
-# settings (shop name, theme) are up to SETTINGS_CACHE_SECONDS old, and a guest's first, cookieless
-# request may get a page cached for up to 2 s more (shop/storefront/pagecache.py).
+# settings (shop name, theme) are up to SETTINGS_CACHE_SECONDS old, its plugin states up to
+# PLUGINS_CACHE_SECONDS, and a guest's first, cookieless request may get a page cached for up
+# to 2 s more (shop/storefront/pagecache.py).
 PAGE_CACHE_SECONDS = 2.0
 
 SHOP_NAME = "Moon Cards"
 OWNER = ("owner@example.com", "owner-pass-1")
 CUSTOMER = ("carol@example.com", "carol-pass-1")
+GUEST = ("dave@example.com", "moon-query-7")
+# The catalog the owner types in: fixed names, prices and keys, so the storefront screenshot
+# in README.md stays the same from run to run.
+CATEGORIES = ["Game cards", "Software"]
+PRODUCTS = [
+    {
+        "name": "Moon Card ¥50",
+        "category": "Game cards",
+        "price": "50.00",
+        "description": "<p>A ¥50 top-up code for <strong>Moon</strong> games.</p>",
+        "keys": ["MOON-50-7QXH-K2LA", "MOON-50-M4RT-9ZDE"],
+    },
+    {
+        "name": "Star Pass · 30 days",
+        "category": "Game cards",
+        "price": "30.00",
+        "description": "<p>Thirty days of Star Pass.</p>",
+        "keys": ["STAR-30-AAAA-0001", "STAR-30-AAAA-0002", "STAR-30-AAAA-0003"],
+    },
+    {
+        "name": "Inkpad Pro licence",
+        "category": "Software",
+        "price": "88.00",
+        "description": "<p>A lifetime licence key for Inkpad Pro.</p>",
+        "keys": ["INKPAD-PRO-5J8W-2Q7C"],
+    },
+]
+BOUGHT = PRODUCTS[0]  # the guest buys both of its keys
 
 
 def _skip_or_fail(reason: str) -> None:
@@ -139,6 +181,21 @@ def shop_env(tmp_path) -> dict:
     return env
 
 
+def shop_cli(env: dict, *args: str) -> dict:
+    """`flask --app app shop ARGS --json` against the test's instance; its JSON answer."""
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "shop", *args, "--json"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"shop {' '.join(args)}: {done.returncode}\n{done.stderr}"
+    return json.loads(done.stdout)
+
+
 @contextlib.contextmanager
 def _serving(env: dict, tmp_path: Path):
     """`python app.py` on a free port; yields its base URL."""
@@ -170,6 +227,26 @@ def server(shop_env, tmp_path):
         yield base
 
 
+@pytest.fixture
+def owned_server(shop_env, tmp_path):
+    """A server on a fresh instance set up from the command line: an owner, an empty shop."""
+    answer = shop_cli(
+        shop_env,
+        "init",
+        "--admin-email",
+        OWNER[0],
+        "--admin-password",
+        OWNER[1],
+        "--shop-name",
+        SHOP_NAME,
+        "--language",
+        "en",
+    )
+    assert answer["created"] is True, answer
+    with _serving(shop_env, tmp_path) as base:
+        yield base
+
+
 # the browser -------------------------------------------------------------------------------
 
 
@@ -179,6 +256,12 @@ class Watch:
     def __init__(self):
         self.console_errors: list[str] = []
         self.foreign_requests: list[str] = []
+        self.expected_statuses: list[int] = []
+
+    def expect_status(self, status: int) -> None:
+        """The next page will answer `status` on purpose (a refused form): Chromium logs
+        that as a console error, which is then no fault."""
+        self.expected_statuses.append(status)
 
     def attach(self, page) -> None:
         page.on("console", lambda msg: self._on_console(page, msg))
@@ -186,6 +269,12 @@ class Watch:
         page.on("request", self._on_request)
 
     def _on_console(self, page, msg) -> None:
+        for status in self.expected_statuses:
+            if msg.text.startswith(
+                f"Failed to load resource: the server responded with a status of {status} "
+            ):
+                self.expected_statuses.remove(status)
+                return
         if msg.type == "error" or "Content Security Policy" in msg.text:
             where = msg.location.get("url") or ""
             self.console_errors.append(f"{msg.type} on {page.url}: {msg.text} ({where})")
@@ -235,6 +324,7 @@ class Visitor:
 
     def __init__(self, browser, base: str, watch: Watch, album: Album, options=DESKTOP):
         self.base = base
+        self.watch = watch
         self.album = album
         self.context = browser.new_context(**options)
         self.page = self.context.new_page()
@@ -261,12 +351,17 @@ class Visitor:
             time.sleep(0.2)
             self.go(path)
 
-    def submit(self, form: str = "main form[method=post]") -> None:
-        """Submit the form by its button; the answer must be a success."""
+    def submit(self, form: str = "main form[method=post]", status: int | None = None) -> None:
+        """Submit the form by its button; the answer must be a success (or `status`)."""
+        if status is not None and status >= 400:
+            self.watch.expect_status(status)
         with self.page.expect_navigation() as navigation:
             self.page.locator(form).locator("button[type=submit]").first.click()
         response = navigation.value
-        assert response is not None and response.ok, self.page.content()
+        if status is None:
+            assert response is not None and response.ok, self.page.content()
+        else:
+            assert response is not None and response.status == status, self.page.content()
 
     def text(self, selector: str = "main") -> str:
         return self.page.locator(selector).first.inner_text()
@@ -288,6 +383,11 @@ class Visitor:
         self.page.fill("input[name=password]", password)
         self.submit()
         assert self.page.locator("form[action='/logout']").count() == 1, self.page.content()
+
+    def admin(self, label: str) -> None:
+        """Open an admin page from the admin's side menu."""
+        with self.page.expect_navigation():
+            self.page.locator("nav.admin-nav a", has_text=label).first.click()
 
     def assert_no_sideways_scroll(self) -> None:
         overflow = self.page.evaluate(
@@ -334,7 +434,7 @@ def test_setup_register_login_and_theme_switch(browser, server):
     person.shot("admin-dashboard")
 
     person.sign_out()
-    storefront = person.shot("storefront-default")
+    person.shot("storefront-empty")
     assert page.locator("body").get_attribute("class").split().count("theme-default") == 1
 
     # A customer registers and is signed in at once.
@@ -389,7 +489,212 @@ def test_setup_register_login_and_theme_switch(browser, server):
 
     watch.assert_clean()
     album.save_index()
-    README_SCREENSHOT.parent.mkdir(exist_ok=True)
-    shutil.copyfile(storefront, README_SCREENSHOT)
     if new_theme is None:
         pytest.skip("only the default theme exists: the theme-switch step was not run")
+
+
+def _stock_the_shop(owner: Visitor) -> dict[str, int]:
+    """The owner adds the categories and card products with their keys, in the admin's own
+    pages: the first product's keys come as a pasted list, the others' as uploaded files.
+    Returns the product ids by name."""
+    page = owner.page
+    owner.go("/admin/")
+    owner.admin("Categories")
+    for name in CATEGORIES:
+        page.fill("main form[method=post] input[name=name]", name)
+        owner.submit()
+        assert f"Category {name} added." in owner.flash("success")
+    owner.shot("admin-categories")
+
+    ids = {}
+    for number, product in enumerate(PRODUCTS):
+        owner.admin("Products")
+        page.locator("main a", has_text="Add a product").click()
+        assert owner.path == "/admin/products/new"
+        form = page.locator("main form[method=post]")
+        form.locator("input[name=name]").fill(product["name"])
+        form.locator("select[name=category_id]").select_option(label=product["category"])
+        form.locator("select[name=kind]").select_option("card")
+        form.locator("input[name=price]").fill(product["price"])
+        form.locator("input[name=sort_order]").fill(str(number))
+        form.locator("textarea[name=description]").fill(product["description"])
+        if number == 0:
+            owner.shot("admin-product-new")
+        owner.submit()
+        # A card product goes straight on to its keys page.
+        found = re.fullmatch(r"/admin/products/(\d+)/keys", owner.path)
+        assert found, owner.path
+        ids[product["name"]] = int(found.group(1))
+        assert f"Product {product['name']} added." in owner.flash("success")
+
+        keys = "\n".join(product["keys"]) + "\n"
+        if number == 0:
+            page.fill("textarea[name=keys]", keys)
+        else:
+            page.set_input_files(
+                "input[name=keys_file]",
+                {"name": "keys.txt", "mimeType": "text/plain", "buffer": keys.encode()},
+            )
+        owner.submit("main form[action$='/keys/import']")
+        imported = f"Imported {len(product['keys'])}, duplicates 0."
+        assert imported in owner.flash("success")
+        # The keys list shows them masked: never a whole secret in the admin.
+        assert page.locator("main table code").count() == len(product["keys"])
+        for secret in product["keys"]:
+            assert secret not in page.content()
+        if number == 0:
+            owner.shot("admin-keys-imported")
+    owner.admin("Products")
+    owner.shot("admin-products")
+    return ids
+
+
+def _keys_shown(visitor: Visitor) -> list[str]:
+    fields = visitor.page.locator("section.keys ol.key-list input")
+    return [fields.nth(i).input_value() for i in range(fields.count())]
+
+
+def test_guest_buys_with_sandbox_and_looks_the_order_up(browser, owned_server, shop_env):
+    album = Album("guest-purchase")
+    watch = Watch()
+
+    owner = Visitor(browser, owned_server, watch, album)
+    owner.go("/")
+    owner.sign_in(*OWNER)
+    ids = _stock_the_shop(owner)
+    product_path = f"/p/{ids[BOUGHT['name']]}"
+
+    # The stocked storefront as a first-time guest sees it: README's picture, taken before
+    # the sandbox (and its banner) is on.
+    visitor = Visitor(browser, owned_server, watch, album)
+    visitor.go("/")
+    shelves = visitor.text()
+    for product in PRODUCTS:
+        assert product["name"] in shelves
+        assert f"¥{product['price']}" in shelves
+    for name in CATEGORIES:
+        assert visitor.page.locator("section.shelf h2", has_text=name).count() == 1
+    assert visitor.page.locator(".banner-warning").count() == 0
+    storefront = visitor.shot("storefront-stocked")
+    visitor.close()
+
+    # The owner turns the sandbox gateway on.
+    owner.go("/admin/")
+    owner.admin("Plugins")
+    sandbox = "#plugin-sandbox"
+    assert owner.page.locator(f"{sandbox} .badge").inner_text() == "disabled"
+    owner.submit(f"{sandbox} form[action$='/toggle']")
+    enabled_at = time.monotonic()
+    assert "Plugin sandbox updated." in owner.flash("success")
+    assert owner.page.locator(f"{sandbox} .badge").inner_text() == "enabled"
+    owner.shot("admin-sandbox-enabled")
+
+    # A guest, no cookies: home → the product → buy two keys with the sandbox gateway.
+    guest = Visitor(browser, owned_server, watch, album)
+    page = guest.page
+    guest.go_until(
+        "/",
+        lambda p: p.locator(".banner-warning").count() == 1,
+        PLUGINS_CACHE_SECONDS + PAGE_CACHE_SECONDS + 1,
+    )
+    assert page.locator(".banner-warning").is_visible()
+    guest.shot("guest-home")
+    with page.expect_navigation():
+        page.locator("a.product-card", has_text=BOUGHT["name"]).click()
+    assert guest.path == product_path
+    assert page.locator("main h1").inner_text() == BOUGHT["name"]
+    assert f"¥{BOUGHT['price']}" in guest.text(".price-line")
+    assert "In stock 2" in guest.text(".price-line")
+    guest.shot("product")
+
+    # The same page on a phone: readable without sideways scrolling.
+    phone = Visitor(browser, owned_server, watch, album, PHONE)
+    sandbox_radio = "input[name=gateway][value=sandbox]"
+    phone.go_until(
+        product_path,
+        lambda p: p.locator(sandbox_radio).count() == 1,
+        PLUGINS_CACHE_SECONDS + PAGE_CACHE_SECONDS + 1,
+    )
+    assert phone.page.locator(sandbox_radio).count() == 1
+    phone.assert_no_sideways_scroll()
+    phone.shot("phone-product")
+    phone.close()
+
+    page.fill("input[name=quantity]", "2")
+    page.fill("input[name=contact]", GUEST[0])
+    page.fill("input[name=query_password]", GUEST[1])
+    page.check("input[name=gateway][value=sandbox]")
+    guest.shot("product-filled")
+    # Whichever worker takes the order must offer the sandbox by now.
+    time.sleep(max(0.0, enabled_at + PLUGINS_CACHE_SECONDS + 0.2 - time.monotonic()))
+    guest.submit("form[action$='/buy']")
+
+    # The sandbox paid at once and the keys were delivered: the order page shows them.
+    found = re.fullmatch(r"/o/([^/]+)", guest.path)
+    assert found, guest.path
+    order_no = found.group(1)
+    assert page.locator("h1 code.order-no").inner_text() == order_no
+    assert page.locator(".banner-warning").is_visible()
+    assert "Sandbox payments are on" in page.locator(".banner-warning").inner_text()
+    assert page.locator("section.status h2").inner_text() == "Delivered"
+    details = guest.text("dl.facts")
+    assert BOUGHT["name"] in details and "¥100.00" in details
+    keys = _keys_shown(guest)
+    assert sorted(keys) == sorted(BOUGHT["keys"]), keys
+    guest.shot("order-delivered")
+
+    # The keys as a file, one per line.
+    with page.expect_download() as download_info:
+        page.locator("section.keys a[download]").click()
+    download = download_info.value
+    assert download.suggested_filename == f"{order_no}.txt"
+    assert Path(download.path()).read_text() == "".join(f"{key}\n" for key in keys)
+    guest.close()
+
+    # The same order from another browser, through the look-up: a wrong password first.
+    finder = Visitor(browser, owned_server, watch, album)
+    page = finder.page
+    finder.go("/")
+    with page.expect_navigation():
+        page.locator("header a[href='/lookup']").click()
+    assert finder.path == "/lookup"
+    finder.shot("lookup")
+
+    def look_up(password: str, status: int | None = None) -> None:
+        page.fill("input[name=order_no]", order_no)
+        page.fill("input[name=contact]", GUEST[0])
+        page.fill("input[name=query_password]", password)
+        finder.submit(status=status)
+
+    look_up("wrong-" + GUEST[1], status=400)
+    assert finder.path == "/lookup"
+    refusal = page.locator("main .flash-error").inner_text()
+    assert refusal == "No order matches this number, contact and password."
+    for secret in BOUGHT["keys"]:
+        assert secret not in page.content()
+    finder.shot("lookup-wrong-password")
+    look_up(GUEST[1])
+    assert finder.path == f"/o/{order_no}"
+    assert _keys_shown(finder) == keys
+    finder.shot("lookup-order")
+
+    # Both keys are gone, so the product is sold out now.
+    finder.go(product_path)
+    assert "Sold out" in finder.text(".price-line")
+    assert page.locator("form[action$='/buy'] button[type=submit]").is_disabled()
+    finder.close()
+
+    # The owner sees the order and its sold keys; the shop's invariants hold.
+    owner.admin("Orders")
+    assert order_no in owner.text()
+    owner.shot("admin-orders")
+    owner.go(f"/admin/products/{ids[BOUGHT['name']]}/keys")
+    assert "sold" in owner.text()
+    owner.close()
+    audit = shop_cli(shop_env, "audit")
+
+    watch.assert_clean()
+    album.save_index()
+    assert audit["ok"] is True, audit
+    README_SCREENSHOT.parent.mkdir(exist_ok=True)
+    shutil.copyfile(storefront, README_SCREENSHOT)
