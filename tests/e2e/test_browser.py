@@ -550,8 +550,7 @@ def _stock_the_shop(owner: Visitor) -> dict[str, int]:
 
 
 def _keys_shown(visitor: Visitor) -> list[str]:
-    fields = visitor.page.locator("section.keys ol.key-list input")
-    return [fields.nth(i).input_value() for i in range(fields.count())]
+    return visitor.page.locator("section.keys ol.key-list code.key").all_inner_texts()
 
 
 def test_guest_buys_with_sandbox_and_looks_the_order_up(browser, owned_server, shop_env):
@@ -641,6 +640,9 @@ def test_guest_buys_with_sandbox_and_looks_the_order_up(browser, owned_server, s
     assert BOUGHT["name"] in details and "¥100.00" in details
     keys = _keys_shown(guest)
     assert sorted(keys) == sorted(BOUGHT["keys"]), keys
+    # One click selects a whole key, ready to copy.
+    page.locator("section.keys code.key").first.click()
+    assert page.evaluate("String(window.getSelection())") == keys[0]
     guest.shot("order-delivered")
 
     # The keys as a file, one per line.
