@@ -691,7 +691,12 @@ def test_guest_buys_with_sandbox_and_looks_the_order_up(browser, owned_server, s
     assert order_no in owner.text()
     owner.shot("admin-orders")
     owner.go(f"/admin/products/{ids[BOUGHT['name']]}/keys")
-    assert "sold" in owner.text()
+    for state, count in (("available", 0), ("sold", len(BOUGHT["keys"]))):
+        stat = owner.page.locator(
+            "a.stat", has=owner.page.locator(f".stat-label:text-is('{state}')")
+        )
+        assert stat.locator(".stat-value").inner_text() == str(count), state
+    assert owner.page.locator(f"main table a:text-is('{order_no}')").count() == len(keys)
     owner.close()
     audit = shop_cli(shop_env, "audit")
 
