@@ -70,7 +70,7 @@ def test_guest_checkout_pay_and_get_keys(client, app, product):
     pay(app, order_no)
     body = text(client.get(f"/o/{order_no}"))
     assert "Delivered" in body
-    keys = re.findall(r'readonly value="(KEY-[^"]+)"', body)
+    keys = re.findall(r'<code class="key">(KEY-[^<]+)</code>', body)
     assert len(set(keys)) == 2
     download = client.get(f"/o/{order_no}/keys.txt")
     assert download.status_code == 200

@@ -8,6 +8,7 @@ import pytest
 from conftest import login
 from selling import card_product, customer, fake_gateways
 
+from shop import settings
 from shop.catalog.models import Category, Product
 
 
@@ -28,12 +29,17 @@ def text(response) -> str:
     return response.get_data(as_text=True)
 
 
-def test_home_lists_visible_products_with_price_and_stock(client, shop):
+@pytest.mark.parametrize("theme", ["default", "ink"])
+def test_home_lists_visible_products_with_price_and_stock(client, app, shop, theme):
+    with app.app_context():
+        settings.set_value("theme.active", theme)
     page = text(client.get("/"))
+    assert f"theme-{theme}" in page
     assert "Game cards" in page and "Game Card 10" in page
     assert "¥10.00" in page and "In stock 3" in page
     assert "Empty Card" in page and "Sold out" in page
     assert "Secret Card" not in page
+    assert f'href="/p/{shop["card"]}"' in page and 'action="/search"' in page
 
 
 def test_category_page_lists_its_products_and_unknown_is_404(client, shop):

@@ -70,6 +70,23 @@ def test_an_unknown_theme_is_refused_with_a_message_and_nothing_changes(app, sta
     assert INK_MARKER not in staff.get("/").get_data(as_text=True)
 
 
+@pytest.mark.parametrize("theme", ["default", "ink"])
+def test_every_theme_header_leads_guests_to_the_look_up_and_customers_to_their_orders(
+    app, client, owner, theme
+):
+    """The header is the way to these pages, so a theme with its own base.html must link them."""
+    with app.app_context():
+        settings.set_value("theme.active", theme)
+    guest = client.get("/").get_data(as_text=True)
+    header = guest.split("<main", 1)[0]
+    assert 'href="/lookup"' in header and 'href="/login"' in header
+    assert login(client, *owner).status_code == 302
+    header = client.get("/").get_data(as_text=True).split("<main", 1)[0]
+    for url in ("/orders", "/wallet", "/account", "/admin/"):
+        assert f'href="{url}"' in header, url
+    assert 'href="/lookup"' not in header
+
+
 def test_a_template_missing_from_ink_falls_back_to_default_inside_inks_layout(app, staff):
     assert not (themes.THEME_DIR / "ink/templates/account/login.html").exists()
     switch(staff, "ink")
