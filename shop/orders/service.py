@@ -287,6 +287,15 @@ def place_paid_order(
     return order, True
 
 
+def _current(order: Order, allowed: tuple[str, ...], refusal: str, code: str) -> Order:
+    """The order as stored now, read inside the caller's transaction; refused (409, naming
+    its status) unless it is in one of the `allowed` statuses."""
+    fresh = Order.get_by_id(order.id)
+    if fresh.status not in allowed:
+        raise OrderError(refusal, code, 409, state=fresh.status)
+    return fresh
+
+
 # paying ------------------------------------------------------------------------------------
 
 
@@ -302,14 +311,9 @@ def pay_with_wallet(order: Order, actor=None) -> Order:
     if not order.user_id:
         raise OrderError(N_("Sign in to pay with your balance."), "wallet_needs_account", 403)
     with db.atomic():
-        order = Order.get_by_id(order.id)
-        if order.status != "pending":
-            raise OrderError(
-                N_("This order is %(state)s, not awaiting payment."),
-                "not_pending",
-                409,
-                state=order.status,
-            )
+        order = _current(
+            order, ("pending",), N_("This order is %(state)s, not awaiting payment."), "not_pending"
+        )
         _move_to_escrow(
             order, ledger.user_account(order.user_id, "wallet"), f"wallet:{order.order_no}"
         )
@@ -429,14 +433,12 @@ def deliver_manually(order: Order, lines: list[str], actor) -> Order:
     if not items:
         raise OrderError(N_("Enter what you delivered, one item per line."), "bad_items")
     with db.atomic():
-        order = Order.get_by_id(order.id)
-        if order.status not in ("paid", "held"):
-            raise OrderError(
-                N_("This order is %(state)s; only paid orders can be delivered."),
-                "not_paid",
-                409,
-                state=order.status,
-            )
+        order = _current(
+            order,
+            ("paid", "held"),
+            N_("This order is %(state)s; only paid orders can be delivered."),
+            "not_paid",
+        )
         if order.status == "held":
             transition(order, "paid", actor=actor, reason="released by staff")
         DeliveryItem.insert_many([{"order": order.id, "secret": s} for s in items]).execute()
@@ -447,11 +449,7 @@ def deliver_manually(order: Order, lines: list[str], actor) -> Order:
 def release_held(order: Order, actor) -> Order:
     """Staff approve a held order: it goes back to paid and is delivered."""
     with db.atomic():
-        order = Order.get_by_id(order.id)
-        if order.status != "held":
-            raise OrderError(
-                N_("This order is %(state)s, not held."), "not_held", 409, state=order.status
-            )
+        order = _current(order, ("held",), N_("This order is %(state)s, not held."), "not_held")
         transition(order, "paid", actor=actor, reason="approved by staff")
     if order.kind == "card":
         with db.atomic():
@@ -479,14 +477,12 @@ def complete(order: Order, actor=None, reason: str = "") -> Order:
     The order is claimed first (the compare-and-set transition), so of two settlements racing
     the second waits on the order row and then fails before it reads any balance."""
     with db.atomic():
-        order = Order.get_by_id(order.id)
-        if order.status != "delivered":
-            raise OrderError(
-                N_("This order is %(state)s; only delivered orders complete."),
-                "not_delivered",
-                409,
-                state=order.status,
-            )
+        order = _current(
+            order,
+            ("delivered",),
+            N_("This order is %(state)s; only delivered orders complete."),
+            "not_delivered",
+        )
         transition(order, "completed", actor=actor, reason=reason)
         entries = settlement.split(order) if order.amount else []
         if entries:
@@ -528,14 +524,12 @@ def refund(order: Order, reason: str, actor=None) -> Order:
     if not reason:
         raise OrderError(N_("Give the customer a reason for the refund."), "reason_required")
     with db.atomic():
-        order = Order.get_by_id(order.id)
-        if order.status not in ("paid", "held", "delivered", "disputed", "completed"):
-            raise OrderError(
-                N_("A %(state)s order cannot be refunded."),
-                "not_refundable",
-                409,
-                state=order.status,
-            )
+        order = _current(
+            order,
+            ("paid", "held", "delivered", "disputed", "completed"),
+            N_("A %(state)s order cannot be refunded."),
+            "not_refundable",
+        )
         _refund_in_tx(order, reason, actor)
     return order
 
@@ -578,14 +572,12 @@ def _refund_in_tx(order: Order, reason: str, actor=None) -> None:
 def cancel(order: Order, actor=None) -> Order:
     """The buyer gives up an unpaid order; its stock goes back at once."""
     with db.atomic():
-        order = Order.get_by_id(order.id)
-        if order.status != "pending":
-            raise OrderError(
-                N_("This order is %(state)s; only unpaid orders can be cancelled."),
-                "not_pending",
-                409,
-                state=order.status,
-            )
+        order = _current(
+            order,
+            ("pending",),
+            N_("This order is %(state)s; only unpaid orders can be cancelled."),
+            "not_pending",
+        )
         points.give_back(order, actor)
         if order.kind == "card":
             inventory.release(order.id, order.product_id)
