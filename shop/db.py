@@ -151,6 +151,13 @@ def is_postgres() -> bool:
 _PG_STATEMENTS: dict[str, str] = {}
 
 
+def _placeholders(sql: str) -> str:
+    """A `?`-placeholder statement in the bound database's own style (psycopg2 takes %s)."""
+    if not is_postgres():
+        return sql
+    return _PG_STATEMENTS.get(sql) or _PG_STATEMENTS.setdefault(sql, sql.replace("?", "%s"))
+
+
 def run(sql: str, params=()):
     """Execute a hand-written statement written with `?` placeholders, on either database.
 
@@ -158,16 +165,12 @@ def run(sql: str, params=()):
     peewee queries: building a query costs more than the database takes to run it, and these
     statements run inside the write lock, where every microsecond is every buyer's wait.
     """
-    if is_postgres():
-        sql = _PG_STATEMENTS.get(sql) or _PG_STATEMENTS.setdefault(sql, sql.replace("?", "%s"))
-    return db.execute_sql(sql, params)
+    return db.execute_sql(_placeholders(sql), params)
 
 
 def raw_one(model, sql: str, *params):
     """The first `model` row of a hand-written SELECT (fields converted as usual), or None."""
-    if is_postgres():
-        sql = _PG_STATEMENTS.get(sql) or _PG_STATEMENTS.setdefault(sql, sql.replace("?", "%s"))
-    rows = list(model.raw(sql, *params))
+    rows = list(model.raw(_placeholders(sql), *params))
     return rows[0] if rows else None
 
 
