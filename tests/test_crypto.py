@@ -185,6 +185,12 @@ def test_format_matches_the_documented_construction():
     body = base64.urlsafe_b64encode(nonce + ciphertext + tag).rstrip(b"=").decode()
     assert decrypt("user.email", f"v1.{kid}.{body}") == "alice@example.com"
 
+    # and the other way: what the shop seals opens with an independent GCM implementation
+    raw = base64.urlsafe_b64decode(encrypt("user.email", "bob@example.com").split(".")[2] + "==")
+    check = AES.new(enc_key, AES.MODE_GCM, nonce=raw[:12])
+    check.update(f"v1.{kid}.user.email".encode())
+    assert check.decrypt_and_verify(raw[12:-16], raw[-16:]) == b"bob@example.com"
+
     index_key = HKDF(master, 32, b"kashop", SHA256, context=b"bidx:user.email")
     expected = hmac.new(index_key, b"alice@example.com", hashlib.sha256).hexdigest()
     assert blind_index("user.email", " Alice@Example.COM", normalize_email) == expected

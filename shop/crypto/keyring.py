@@ -12,6 +12,11 @@ A token is ASCII, so it fits any TEXT column on SQLite and PostgreSQL:
 The key id is a fingerprint of the master key that sealed the token, so nothing needs numbering:
 after a rotation the old master key stays configured for reading while every write uses the new
 one, and `reencrypt` moves old tokens across.
+
+Sealing and opening run through `cryptography`'s AESGCM (OpenSSL): about 1.5 µs a token here,
+where pycryptodome's GCM takes about 180 µs to set up its hash tables for every nonce, which
+was an eighth of an API order. pycryptodome derives the sub-keys (HKDF, once per purpose) and
+the tests check every token against its independent GCM, so the format stays the standard one.
 """
 
 import base64
@@ -21,7 +26,8 @@ import hmac
 import re
 from collections.abc import Iterable
 
-from Crypto.Cipher import AES
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from Crypto.Hash import SHA256
 from Crypto.Protocol.KDF import HKDF
 from Crypto.Random import get_random_bytes
@@ -98,6 +104,7 @@ class Keyring:
             if self._masters.setdefault(kid, key) != key:
                 raise ValueError(f"two master keys share the id {kid}; generate a new key")
         self._subkeys: dict[tuple[str, str], bytes] = {}
+        self._aeads: dict[tuple[str, str], AESGCM] = {}
 
     def _subkey(self, kid: str, label: str) -> bytes:
         """Derive (once) the sub-key for `label` from master key `kid`."""
@@ -111,31 +118,35 @@ class Keyring:
         """The blind-index key for `purpose`: current master key, separate "bidx:" namespace."""
         return self._subkey(self.current_id, "bidx:" + _check_purpose(purpose))
 
-    def _cipher(self, kid: str, purpose: str, nonce: bytes):
-        cipher = AES.new(
-            self._subkey(kid, "enc:" + purpose), AES.MODE_GCM, nonce=nonce, mac_len=TAG_BYTES
-        )
-        cipher.update(f"{VERSION}.{kid}.{purpose}".encode())
-        return cipher
+    def _aead(self, kid: str, purpose: str) -> AESGCM:
+        """The AES-256-GCM cipher of `purpose` under master key `kid` (built once: it holds
+        no per-message state, the nonce is given to each call)."""
+        aead = self._aeads.get((kid, purpose))
+        if aead is None:
+            aead = AESGCM(self._subkey(kid, "enc:" + _check_purpose(purpose)))
+            self._aeads[(kid, purpose)] = aead
+        return aead
 
     def encrypt(self, purpose: str, plaintext: str) -> str:
         if not isinstance(plaintext, str):
             raise TypeError(f"only str is encrypted, got {type(plaintext).__name__}")
+        kid = self.current_id
         nonce = get_random_bytes(NONCE_BYTES)
-        cipher = self._cipher(self.current_id, _check_purpose(purpose), nonce)
-        ciphertext, tag = cipher.encrypt_and_digest(plaintext.encode("utf-8"))
-        return f"{VERSION}.{self.current_id}.{_b64(nonce + ciphertext + tag)}"
+        sealed = self._aead(kid, purpose).encrypt(
+            nonce, plaintext.encode("utf-8"), f"{VERSION}.{kid}.{purpose}".encode()
+        )  # ciphertext || tag
+        return f"{VERSION}.{kid}.{_b64(nonce + sealed)}"
 
     def decrypt(self, purpose: str, token: str) -> str:
         kid, raw = _parse(token)
         if kid not in self._masters:
             raise DecryptionError(f"ciphertext was sealed by unknown master key {kid}")
-        nonce, ciphertext, tag = raw[:NONCE_BYTES], raw[NONCE_BYTES:-TAG_BYTES], raw[-TAG_BYTES:]
+        aead = self._aead(kid, purpose)
         try:
-            plaintext = self._cipher(kid, _check_purpose(purpose), nonce).decrypt_and_verify(
-                ciphertext, tag
+            plaintext = aead.decrypt(
+                raw[:NONCE_BYTES], raw[NONCE_BYTES:], f"{VERSION}.{kid}.{purpose}".encode()
             )
-        except ValueError as exc:
+        except InvalidTag as exc:
             raise DecryptionError("ciphertext was altered or belongs to another purpose") from exc
         return plaintext.decode("utf-8")
 
