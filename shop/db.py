@@ -180,12 +180,17 @@ def local_cache(name: str) -> dict:
     return db.obj.__dict__.setdefault(f"_kashop_{name}", {})
 
 
-def insert(model, **values):
+def insert(model, *, unless_exists: tuple[str, ...] = (), **values):
     """INSERT one row through a cached statement and return the saved instance.
 
     Fields left out take their defaults; values go through each field's `db_value` (so an
     EncryptedField is encrypted as with `Model.create`). For the wide rows written while the
     write lock is held (orders), this skips building the statement on every call.
+
+    With `unless_exists` (the fields of a unique index), a row that would clash with one
+    already there is not written and None comes back: no IntegrityError, so no savepoint is
+    needed around the insert, and on PostgreSQL a clash with a row being committed
+    concurrently waits for it, as the unique index would.
     """
     meta = model._meta
     row = {}
@@ -201,12 +206,18 @@ def insert(model, **values):
         row[field.name] = value
     columns = tuple(row)
     cache = local_cache("insert_sql")
-    sql = cache.get((model, columns))
+    sql = cache.get((model, columns, unless_exists))
     if sql is None:
         names = ", ".join(f'"{meta.fields[name].column_name}"' for name in columns)
         marks = ", ".join("?" for _ in columns)
-        sql = f'INSERT INTO "{meta.table_name}" ({names}) VALUES ({marks}) RETURNING "id"'
-        cache[(model, columns)] = sql
+        sql = f'INSERT INTO "{meta.table_name}" ({names}) VALUES ({marks})'
+        if unless_exists:
+            target = ", ".join(f'"{meta.fields[name].column_name}"' for name in unless_exists)
+            sql += f" ON CONFLICT ({target}) DO NOTHING"
+        sql += ' RETURNING "id"'
+        cache[(model, columns, unless_exists)] = sql
     params = [meta.fields[name].db_value(value) for name, value in row.items()]
-    row_id = run(sql, params).fetchone()[0]
-    return model(id=row_id, **row)
+    found = run(sql, params).fetchone()
+    if found is None:
+        return None
+    return model(id=found[0], **row)

@@ -1,16 +1,15 @@
 """Issuing, revoking and checking API keys; recording the nonces their requests use.
 
 A request is checked in two steps. `authenticate` reads only (headers, clock, key, HMAC) so a
-forged request never takes a write lock. `accepted` then records the nonce, which is the write
-that makes a replay fail: for a request that changes something it is recorded in the same
-transaction as the change, so an API order costs one commit.
+forged request never takes a write lock. Then the nonce is recorded, which is the write that
+makes a replay fail: for a request that changes something, in the same transaction as the
+change (`Acceptance`), so an API order costs one commit.
 """
 
 import hmac
 import re
 import secrets
 import string
-from contextlib import contextmanager
 from datetime import UTC, timedelta
 
 from shop.accounts.models import User
@@ -112,7 +111,7 @@ _USER_COLUMNS = ", ".join(
 
 def authenticate(method: str, path: str, headers, body: bytes) -> tuple[ApiKey, str]:
     """The enabled key that signed this request, and its nonce; raises AuthError otherwise.
-    The nonce is not recorded here (see `accepted`)."""
+    The nonce is not recorded here (see `record_alone` and `Acceptance`)."""
     values = {name: headers.get(name, "").strip() for name in signing.HEADERS}
     missing = [name for name, value in values.items() if not value]
     if missing:
@@ -141,27 +140,37 @@ def authenticate(method: str, path: str, headers, body: bytes) -> tuple[ApiKey, 
     return key, nonce
 
 
-@contextmanager
-def accepted(key: ApiKey, nonce: str, *, with_work: bool):
-    """Record the nonce (AuthError `replayed_nonce` if this key used it before), then run the
-    block. With `with_work` the block runs in the nonce's transaction. If the block fails that
-    transaction rolls back, nonce included, so the nonce is recorded again on its own: a
-    refused request (sold out, short wallet) must not be replayable later, when it might pass.
-    Whichever of two concurrent copies records the nonce first is the one that runs."""
-    if not with_work:
-        with db.atomic():
-            _use(key, nonce)
-        yield
-        return
-    try:
-        with db.atomic():
-            _use(key, nonce)
-            yield
-    except AuthError:
-        raise
-    except Exception:
-        _record_nonce(key, nonce)
-        raise
+def record_alone(key: ApiKey, nonce: str) -> None:
+    """Record the nonce in a transaction of its own; AuthError `replayed_nonce` if this key
+    used it before. A GET records it before it reads anything."""
+    with db.atomic():
+        _use(key, nonce)
+
+
+class Acceptance:
+    """A signed POST's nonce, recorded inside the transaction that makes the request's change
+    (the view calls it there), so the change and the nonce commit together: one commit per
+    API order, and of two concurrent copies of a request only the first can record it and run.
+
+    `settle()` runs after the view. If the nonce did not commit with a change (the request was
+    refused: sold out, a short wallet, a bad body), it is recorded on its own then: a refused
+    request must not be replayable later, when it might pass.
+    """
+
+    def __init__(self, key: ApiKey, nonce: str):
+        self.key, self.nonce, self.committed = key, nonce, False
+
+    def __call__(self) -> None:
+        _use(self.key, self.nonce)
+        db.after_commit(self._mark_committed)
+
+    def _mark_committed(self) -> None:
+        self.committed = True
+
+    def settle(self) -> None:
+        if not self.committed:
+            record_alone(self.key, self.nonce)
+            self.committed = True
 
 
 def _use(key: ApiKey, nonce: str) -> None:

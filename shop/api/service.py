@@ -8,6 +8,7 @@ import json
 from shop import ledger
 from shop.catalog.models import Product
 from shop.catalog.pricing import unit_price
+from shop.db import db
 from shop.orders import service as orders
 from shop.orders.models import Order
 from shop.orders.service import OrderError
@@ -114,22 +115,32 @@ def check_idempotency_key(value: str | None) -> str:
     return value
 
 
-def place_order(user, body: bytes, idem_key: str | None, ip: str) -> tuple[dict, bool]:
-    """Place (or replay) a wallet-paid order; returns (order JSON, created)."""
+def place_order(user, body: bytes, idem_key: str | None, ip: str, accept) -> tuple[dict, bool]:
+    """Place (or replay) a wallet-paid order; returns (order JSON, created). `accept` records
+    the request's nonce in the order's transaction; the JSON is built after it commits."""
     key = check_idempotency_key(idem_key)
     product_id, quantity, fields, request_hash = parse_order_request(body)
     order, created = orders.place_paid_order(
-        user, product_id, quantity, fields, idem_key=key, request_hash=request_hash, ip=ip
+        user,
+        product_id,
+        quantity,
+        fields,
+        idem_key=key,
+        request_hash=request_hash,
+        ip=ip,
+        first=accept,
     )
     return order_json(order), created
 
 
-def confirm(user, order_no: str) -> dict:
+def confirm(user, order_no: str, accept) -> dict:
     """Confirm receipt: the order completes and its escrow settles (409 unless delivered,
     also for the loser of two confirmations racing)."""
-    order = own_order(user, order_no)
     try:
-        return order_json(orders.complete(order, actor=user))
+        with db.atomic():
+            accept()
+            order = orders.complete(own_order(user, order_no), actor=user)
+        return order_json(order)
     except StaleOrder:
         raise OrderError(
             "This order changed meanwhile; fetch it again.", "not_delivered", 409

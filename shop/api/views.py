@@ -25,8 +25,10 @@ def api_error(status: int, code: str, message: str):
 
 
 def signed(view):
-    """Run `view(user, ...)` for a correctly signed request, else answer 401. A POST runs in
-    the nonce's transaction (`keys.accepted`); refused operations become JSON errors."""
+    """Run `view(user, ...)` for a correctly signed request, else answer 401; refused
+    operations become JSON errors. A GET's nonce is recorded before the view runs. A POST
+    view is called as `view(user, accept, ...)` and calls `accept()` inside the transaction
+    that makes its change (see `keys.Acceptance`)."""
 
     @functools.wraps(view)
     def wrapper(**kwargs):
@@ -34,8 +36,14 @@ def signed(view):
         target = signing.request_target(request.environ)
         try:
             key, nonce = keys.authenticate(request.method, target, request.headers, body)
-            with keys.accepted(key, nonce, with_work=request.method != "GET"):
+            if request.method == "GET":
+                keys.record_alone(key, nonce)
                 return view(key.user, **kwargs)
+            accept = keys.Acceptance(key, nonce)
+            try:
+                return view(key.user, accept, **kwargs)
+            finally:
+                accept.settle()
         except keys.AuthError as exc:
             return api_error(401, exc.code, str(exc))
         except OrderError as exc:
@@ -63,9 +71,13 @@ def product(user, product_id):
 
 @bp.post("/orders")
 @signed
-def place_order(user):
+def place_order(user, accept):
     order, created = service.place_order(
-        user, request.get_data(cache=True), request.headers.get("Idempotency-Key"), client_ip()
+        user,
+        request.get_data(cache=True),
+        request.headers.get("Idempotency-Key"),
+        client_ip(),
+        accept,
     )
     response = jsonify(order)
     if created:
@@ -82,8 +94,8 @@ def order(user, order_no):
 
 @bp.post("/orders/<order_no>/confirm")
 @signed
-def confirm(user, order_no):
-    return jsonify(service.confirm(user, order_no))
+def confirm(user, accept, order_no):
+    return jsonify(service.confirm(user, order_no, accept))
 
 
 @bp.get("/balance")

@@ -26,11 +26,11 @@ import hmac
 import re
 from collections.abc import Iterable
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from Crypto.Hash import SHA256
 from Crypto.Protocol.KDF import HKDF
 from Crypto.Random import get_random_bytes
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 VERSION = "v1"
 NONCE_BYTES = 12  # random per token: 96 bits is the GCM nonce size that needs no extra hashing

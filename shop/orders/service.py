@@ -11,7 +11,6 @@ import json
 import re
 from datetime import timedelta
 
-from peewee import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shop import ledger, plugins, settings
@@ -143,16 +142,16 @@ def visible_product(product_id) -> Product:
 # placing -----------------------------------------------------------------------------------
 
 
-def _new_order(product: Product, quantity: int, user, fields: dict, points_raw=0, **extra) -> Order:
-    """The order row at the buyer's price; with points, `amount` is what is left to pay in
-    money after them, and the points leave the buyer's account in this transaction."""
+def _order_values(product: Product, quantity: int, user, fields: dict, points_raw=0, **extra):
+    """The new order's columns at the buyer's price, and the points it uses (checked against
+    the buyer's balance). Reads only: an API order computes this before it takes the write
+    lock. With points, `amount` is what is left to pay in money after them."""
     unit = unit_price(product, quantity, user)
     amount = unit * quantity
     if amount <= 0 and not product.free:
         raise OrderError(N_("This product cannot be sold at no charge."), "bad_price")
     used, value = points.price_points(user, points_raw, amount, product.cost * quantity)
-    order = insert(
-        Order,
+    return dict(
         order_no=new_order_no(),
         user=user.id if user else None,
         product=product.id,
@@ -168,7 +167,12 @@ def _new_order(product: Product, quantity: int, user, fields: dict, points_raw=0
         fields=json.dumps(fields, ensure_ascii=False) if fields else None,
         **extra,
     )
-    if used:
+
+
+def _new_order(product: Product, quantity: int, user, fields: dict, points_raw=0, **extra) -> Order:
+    """Insert the pending order; its points leave the buyer's account in this transaction."""
+    order = insert(Order, **_order_values(product, quantity, user, fields, points_raw, **extra))
+    if order.points_used:
         points.redeem(order, actor=user)
     return order
 
@@ -229,62 +233,68 @@ def _sold_out_message(exc: SoldOut) -> str:
 
 
 def place_paid_order(
-    user, product_id, quantity, fields: dict | None, *, idem_key: str, request_hash: str, ip=""
+    user,
+    product_id,
+    quantity,
+    fields: dict | None,
+    *,
+    idem_key: str,
+    request_hash: str,
+    ip="",
+    first=None,
 ) -> tuple[Order, bool]:
     """An API order: placed, paid from the user's wallet and delivered in one transaction.
 
     The same `idem_key` from the same user returns the first order (created=False) when the
     request is the same, and is refused (409) when it differs. Sold out is 409 and a short
-    wallet 402, and either leaves nothing behind.
+    wallet 402, and either leaves nothing behind. `first` runs first inside the transaction
+    (the API records the request's nonce there, so both commit together).
+
+    Everything that only reads (the product, the price, the fields) happens before the
+    transaction, so the write lock is held for the writes alone.
     """
     product = visible_product(product_id)
     qty = parse_quantity(product, quantity)
-    cleaned = clean_fields(product, fields)
+    values = _order_values(
+        product,
+        qty,
+        user,
+        clean_fields(product, fields),
+        api_user_id=user.id,
+        idem_key=idem_key,
+        request_hash=request_hash,
+        gateway="wallet",
+        ip=ip or None,
+    )
     try:
         with db.atomic():
-            existing = raw_one(
-                Order,
-                'SELECT * FROM "order" WHERE "api_user_id" = ? AND "idem_key" = ?',
-                user.id,
-                idem_key,
-            )
-            if existing is None:
-                try:
-                    with db.atomic():
-                        order = _new_order(
-                            product,
-                            qty,
-                            user,
-                            cleaned,
-                            api_user_id=user.id,
-                            idem_key=idem_key,
-                            request_hash=request_hash,
-                            gateway="wallet",
-                            ip=ip or None,
-                        )
-                except IntegrityError:  # the same key, committed concurrently
-                    existing = Order.get(
-                        (Order.api_user_id == user.id) & (Order.idem_key == idem_key)
-                    )
-            if existing is not None:
-                if existing.request_hash != request_hash:
-                    raise OrderError(
-                        N_("This Idempotency-Key was used for a different request."),
-                        "idempotency_conflict",
-                        409,
-                    )
-                return existing, False
-            transition(order, "pending", new=True, actor=user)
+            if first is not None:
+                first()
+            order = insert(Order, unless_exists=("api_user_id", "idem_key"), **values)
+            if order is None:
+                return _replayed_order(user, idem_key, request_hash), False
             if product.kind == "card":
                 inventory.reserve(product.id, qty, order.id)
             _move_to_escrow(
                 order, ledger.user_account(user.id, "wallet"), f"wallet:{order.order_no}"
             )
-            transition(order, "paid", actor=user)
+            transition(order, "paid", new=True, actor=user)
             order = _deliver(order)
     except SoldOut as exc:
         raise OrderError(_sold_out_message(exc), "sold_out", 409) from None
     return order, True
+
+
+def _replayed_order(user, idem_key: str, request_hash: str) -> Order:
+    """The order an Idempotency-Key already placed, if asked for with the same request."""
+    existing = Order.get((Order.api_user_id == user.id) & (Order.idem_key == idem_key))
+    if existing.request_hash != request_hash:
+        raise OrderError(
+            N_("This Idempotency-Key was used for a different request."),
+            "idempotency_conflict",
+            409,
+        )
+    return existing
 
 
 def _current(order: Order, allowed: tuple[str, ...], refusal: str, code: str) -> Order:

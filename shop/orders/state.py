@@ -56,18 +56,38 @@ def can(order: Order, to: str) -> bool:
 
 
 def transition(
-    order: Order, to: str, *, actor=None, reason: str = "", new: bool = False, **changes
+    order: Order,
+    to: str,
+    *,
+    actor=None,
+    reason: str = "",
+    new: bool = False,
+    via: tuple[str, ...] = (),
+    **changes,
 ) -> Order:
     """Move `order` to status `to`, with any other column `changes`, inside the caller's
-    transaction; `new=True` records the birth of an order just inserted as `to`. Updates
-    `order` in place and returns it."""
-    frm = None if new else order.status
-    if to not in TRANSITIONS.get(frm, set()):
-        raise IllegalTransition(f"an order cannot go from {frm} to {to}")
-    if frm is not None:
-        stamp = TIMESTAMPS.get(to)
-        if stamp and stamp not in changes:
-            changes[stamp] = now()
+    transaction; updates `order` in place and returns it.
+
+    `new=True` records the birth of an order just inserted in its status (`to` may then be
+    that status, or further on). `via` names statuses passed through on the way, each step
+    checked against TRANSITIONS and given its event, stamp and hook: an API order is paid
+    and delivered in the transaction that placed it, where nobody can see the steps between,
+    so its three steps cost one UPDATE and one INSERT. `reason` is the last step's.
+    """
+    start = order.status
+    path = [*via, to] if not (new and to == start and not via) else []
+    steps, frm = ([(None, start)] if new else []), start
+    for status in path:
+        steps.append((frm, status))
+        frm = status
+    for a, b in steps:
+        if b not in TRANSITIONS.get(a, set()):
+            raise IllegalTransition(f"an order cannot go from {a} to {b}")
+    if path:
+        for _, b in steps:
+            stamp = TIMESTAMPS.get(b)
+            if stamp and stamp not in changes:
+                changes[stamp] = now()
         if reason:
             changes.setdefault("reason", reason)
         fields = Order._meta.fields
@@ -75,19 +95,30 @@ def transition(
         values = [fields[name].db_value(value) for name, value in changes.items()]
         updated = run(
             f'UPDATE "order" SET "status" = ?{columns} WHERE "id" = ? AND "status" = ?',
-            (to, *values, order.id, frm),
+            (to, *values, order.id, start),
         ).rowcount
         if updated != 1:
-            raise StaleOrder(f"order {order.order_no} is no longer {frm}")
+            raise StaleOrder(f"order {order.order_no} is no longer {start}")
         order.status = to
         for name, value in changes.items():
             setattr(order, name, value)
     actor_id = getattr(actor, "id", actor)
+    stamp = now()
+    events = [
+        (a, b, actor_id, reason if i == len(steps) - 1 else "") for i, (a, b) in enumerate(steps)
+    ]
     run(
         'INSERT INTO "order_event" ("order_id", "from_status", "to_status", "actor_id", '
-        '"reason", "created_at") VALUES (?, ?, ?, ?, ?, ?)',
-        (order.id, frm, to, actor_id, reason, now()),
+        '"reason", "created_at") VALUES ' + ", ".join("(?, ?, ?, ?, ?, ?)" for _ in events),
+        [x for a, b, who, why in events for x in (order.id, a, b, who, why, stamp)],
     )
+    for a, b, _, why in events:
+        _announce(order, a, b, actor_id, why)
+    return order
+
+
+def _announce(order: Order, frm, to: str, actor_id, reason: str) -> None:
+    """A step's audit row (when someone other than the buyer made it) and its hooks."""
     if actor_id is not None and actor_id != order.user_id:
         # someone acted on another's order (staff): that also goes into the shop's audit log
         detail = {"from": frm} if frm else {}
@@ -99,4 +130,3 @@ def transition(
         # after commit: a plugin never sees (or mails about) a change that was rolled back
         db.after_commit(lambda: plugins.fire(hook, order=order))
     plugins.notify(event=f"order.{to}", order_no=order.order_no)
-    return order
