@@ -16,7 +16,7 @@ from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 
 class _Proxy(DatabaseProxy):
-    """peewee's proxy opens savepoints itself; hand them to the bound database's naming."""
+    """peewee's proxy opens savepoints itself; hand them to the bound database's own kind."""
 
     def savepoint(self):
         return self.obj.savepoint()
@@ -33,16 +33,33 @@ SQLITE_PRAGMAS = {
 }
 
 
-class _NamedSavepoints:
-    """Savepoints named by depth (s1, s2...) instead of a fresh uuid each time: both databases
-    allow a name to repeat (it refers to the innermost), and a stable name lets SQLite reuse
-    its prepared statement instead of compiling a new one for every nested transaction."""
+class _Savepoint(_savepoint):
+    """peewee's savepoint, but released after a rollback too, under one fixed name.
 
+    peewee leaves a rolled-back savepoint open (ROLLBACK TO keeps it) and names each one
+    with a fresh uuid, which SQLite compiles anew every time. Released on both paths, the
+    open savepoints always form a stack, so one name can serve every depth (both databases
+    resolve a repeated name to the innermost), and an outer savepoint that rolls back after
+    an inner one failed still goes back to its own start.
+    """
+
+    def __init__(self, database):
+        super().__init__(database, "kashop_sp")
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        if exc_type is None:
+            return super().__exit__(exc_type, exc_val, exc_tb)
+        self.rollback(begin=False)
+        self.db.execute_sql(f"RELEASE SAVEPOINT {self.quoted_sid};")
+        return None
+
+
+class _StackedSavepoints:
     def savepoint(self):
-        return _savepoint(self, f"s{self.transaction_depth()}")
+        return _Savepoint(self)
 
 
-class SqliteDatabase(_NamedSavepoints, PooledSqliteDatabase):
+class SqliteDatabase(_StackedSavepoints, PooledSqliteDatabase):
     """SQLite whose writers queue on a lock file before BEGIN IMMEDIATE.
 
     SQLite lets one writer in at a time; the others, in its busy handler, sleep and retry in
@@ -95,7 +112,7 @@ class SqliteDatabase(_NamedSavepoints, PooledSqliteDatabase):
             self._release()
 
 
-class PostgresqlDatabase(_NamedSavepoints, PooledPostgresqlDatabase):
+class PostgresqlDatabase(_StackedSavepoints, PooledPostgresqlDatabase):
     pass
 
 
@@ -169,9 +186,35 @@ def run(sql: str, params=()):
 
 
 def raw_one(model, sql: str, *params):
-    """The first `model` row of a hand-written SELECT (fields converted as usual), or None."""
-    rows = list(model.raw(_placeholders(sql), *params))
-    return rows[0] if rows else None
+    """The first `model` row of a hand-written SELECT (fields converted as usual), or None.
+
+    The columns are matched to fields once per statement: peewee's `Model.raw` resolves them
+    again for every query, which cost more than the read itself on the API's hot path."""
+    cursor = run(sql, params)
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    cache = local_cache("raw_one")
+    converters = cache.get((model, sql))
+    if converters is None:
+        by_column = {f.column_name: f for f in model._meta.sorted_fields}
+        converters = [
+            (by_column[column[0]].name, by_column[column[0]].python_value)
+            for column in cursor.description
+        ]
+        cache[(model, sql)] = converters
+    instance = model(__no_default__=True)
+    for (name, convert), value in zip(converters, row, strict=True):
+        if value is not None:
+            value = convert(value)
+        instance.__data__[name] = value
+    return instance
+
+
+def commit_callbacks() -> list:
+    """This thread's pending `db.after_commit` callbacks (peewee keeps them per connection
+    state): the group commit drops those of work whose savepoint rolled back."""
+    return db.obj._state.commit_callbacks
 
 
 def local_cache(name: str) -> dict:

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from shop import ledger, plugins, settings
+from shop import group_commit, ledger, plugins, settings
 from shop.catalog.models import Product
 from shop.catalog.pricing import unit_price
 from shop.clock import now
@@ -251,7 +251,8 @@ def place_paid_order(
     (the API records the request's nonce there, so both commit together).
 
     Everything that only reads (the product, the price, the fields) happens before the
-    transaction, so the write lock is held for the writes alone.
+    transaction, so the write lock is held for the writes alone, and on SQLite the writes of
+    concurrent API orders share one COMMIT (`group_commit`).
     """
     product = visible_product(product_id)
     qty = parse_quantity(product, quantity)
@@ -266,23 +267,23 @@ def place_paid_order(
         gateway="wallet",
         ip=ip or None,
     )
+
+    def write() -> tuple[Order, bool]:
+        if first is not None:
+            first()
+        order = insert(Order, unless_exists=("api_user_id", "idem_key"), **values)
+        if order is None:
+            return _replayed_order(user, idem_key, request_hash), False
+        if product.kind == "card":
+            inventory.reserve(product.id, qty, order.id)
+        _move_to_escrow(order, ledger.user_account(user.id, "wallet"), f"wallet:{order.order_no}")
+        transition(order, "paid", new=True, actor=user)
+        return _deliver(order), True
+
     try:
-        with db.atomic():
-            if first is not None:
-                first()
-            order = insert(Order, unless_exists=("api_user_id", "idem_key"), **values)
-            if order is None:
-                return _replayed_order(user, idem_key, request_hash), False
-            if product.kind == "card":
-                inventory.reserve(product.id, qty, order.id)
-            _move_to_escrow(
-                order, ledger.user_account(user.id, "wallet"), f"wallet:{order.order_no}"
-            )
-            transition(order, "paid", new=True, actor=user)
-            order = _deliver(order)
+        return group_commit.run(write)
     except SoldOut as exc:
         raise OrderError(_sold_out_message(exc), "sold_out", 409) from None
-    return order, True
 
 
 def _replayed_order(user, idem_key: str, request_hash: str) -> Order:

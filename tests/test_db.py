@@ -1,0 +1,131 @@
+"""The transaction machinery the services rely on: nested savepoints that really roll back,
+and the group commit that shares one COMMIT between threads without mixing their fates."""
+
+import threading
+
+import pytest
+from peewee import CharField, IntegrityError
+
+from shop import group_commit
+from shop.db import BaseModel, db, run
+
+
+class Note(BaseModel):
+    text = CharField(unique=True)
+
+
+@pytest.fixture
+def notes(database):
+    database.create_tables([Note])
+    yield Note
+    database.drop_tables([Note])
+
+
+def texts():
+    return sorted(n.text for n in Note.select())
+
+
+class Refused(Exception):
+    pass
+
+
+@pytest.mark.pg
+def test_an_outer_savepoint_rolls_back_after_an_inner_one_did(notes):
+    """The inner failure is handled; then the outer block fails too: everything it wrote,
+    before and after the inner savepoint, is gone, and the transaction's own row stays."""
+    with db.atomic():
+        Note.create(text="kept")
+        with pytest.raises(Refused), db.atomic():
+            Note.create(text="outer before")
+            with pytest.raises(Refused), db.atomic():
+                Note.create(text="inner")
+                raise Refused
+            Note.create(text="outer after")
+            raise Refused
+        Note.create(text="also kept")
+    assert texts() == ["also kept", "kept"]
+
+
+@pytest.mark.pg
+def test_a_failed_savepoint_leaves_the_transaction_usable(notes):
+    """On PostgreSQL a failed statement aborts the transaction until the savepoint is rolled
+    back; after it, the same transaction writes and commits."""
+    with db.atomic():
+        Note.create(text="a")
+        with pytest.raises(IntegrityError), db.atomic():
+            Note.create(text="a")  # unique violation
+        Note.create(text="b")
+    assert texts() == ["a", "b"]
+
+
+def test_group_commit_runs_work_and_returns_its_result(notes):
+    assert group_commit.run(lambda: Note.create(text="x").text) == "x"
+    assert texts() == ["x"]
+
+
+def test_group_commit_inside_a_transaction_is_part_of_it(notes):
+    with pytest.raises(Refused), db.atomic():
+        group_commit.run(lambda: Note.create(text="x"))
+        raise Refused
+    assert texts() == []
+
+
+def test_concurrent_work_shares_commits_and_each_fails_alone(notes):
+    """40 threads at once: the odd ones fail after writing. Each caller gets its own
+    outcome, only the even ones' rows exist, and their after-commit callbacks alone ran."""
+    database = db.obj
+    callbacks, outcomes = [], {}
+    commits = []
+    real_commit = database.commit
+
+    def counting_commit():
+        commits.append(1)
+        return real_commit()
+
+    database.commit = counting_commit
+    start = threading.Barrier(40)
+
+    def work(i):
+        Note.create(text=f"n{i}")
+        db.after_commit(lambda: callbacks.append(i))
+        if i % 2:
+            raise Refused(i)
+        return i
+
+    def caller(i):
+        database.connect(reuse_if_open=True)
+        start.wait()
+        try:
+            outcomes[i] = group_commit.run(lambda: work(i))
+        except Refused as exc:
+            outcomes[i] = exc
+        finally:
+            database.close()
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    del database.commit
+    for i in range(40):
+        if i % 2:
+            assert isinstance(outcomes[i], Refused) and outcomes[i].args == (i,)
+        else:
+            assert outcomes[i] == i
+    assert texts() == sorted(f"n{i}" for i in range(0, 40, 2))
+    assert sorted(callbacks) == list(range(0, 40, 2))
+    assert len(commits) < 40  # some commits were shared
+
+
+def test_a_failed_commit_fails_every_piece_of_its_group(notes, monkeypatch):
+    """When the COMMIT itself fails, nothing of the group is written and no caller is told
+    its work is done."""
+    database = db.obj
+    monkeypatch.setattr(database, "commit", lambda: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        group_commit.run(lambda: Note.create(text="lost"))
+    monkeypatch.undo()
+    assert texts() == []
+    run('INSERT INTO "note" ("text") VALUES (?)', ("after",))
+    assert texts() == ["after"]
