@@ -14,6 +14,7 @@ from shop.config import load_config
 from shop.db import db
 from shop.i18n import current_language, select_locale
 from shop.security.headers import add_security_headers
+from shop.security.sessions import ShopSessionInterface
 from shop.settings import service as settings_service
 
 log = logging.getLogger("shop")
@@ -25,6 +26,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     cfg = load_config()
     app = Flask("shop")
     app.jinja_environment = themes.ThemedEnvironment
+    app.session_interface = ShopSessionInterface()
     app.config.update(
         SECRET_KEY=cfg.secret_key,
         SESSION_COOKIE_HTTPONLY=True,

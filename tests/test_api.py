@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 import requests
 from conftest import login, submit
+from flask import session
 from openapi_spec_validator import validate as validate_spec
 from selling import card_product, customer
 from werkzeug.security import generate_password_hash
@@ -196,6 +197,22 @@ def test_tampered_body_with_the_original_signature_is_401(client, buyer):
     response = client.post("/api/v1/orders", data=sent, headers=headers)
     unauthorized(response, "bad_signature")
     assert Order.select().count() == 0 and wallet(buyer.user) == 10_000
+
+
+def test_the_api_ignores_the_browser_session(app, client, buyer):
+    """A signed-in browser's cookie lends an API call nothing: the API does not even open
+    the session (no cookie to verify or re-sign per call), and its answers set no cookie."""
+    login(client, "buyer@example.com", "buyer-pass-1")
+    cookie = client.get_cookie("session").value
+    with app.test_request_context("/api/v1/balance", headers={"Cookie": f"session={cookie}"}):
+        assert app.session_interface.is_null_session(session)
+    with app.test_request_context("/account", headers={"Cookie": f"session={cookie}"}):
+        assert "_user_id" in session
+    unauthorized(client.get("/api/v1/balance"), "missing_signature")
+    headers = api_client.signed_headers(buyer.key, buyer.secret, "GET", "/api/v1/balance")
+    response = client.get("/api/v1/balance", headers=headers)
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
 
 
 def test_replayed_nonce_is_401(client, buyer):
