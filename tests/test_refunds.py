@@ -1,11 +1,13 @@
-"""Refunds that go back through the gateway an order was paid with (shop.payments.refunds):
-the sandbox gateway refunding, a gateway that keeps failing until staff step in, and the
-audit."""
+"""Refunds that go back through the gateway an order was paid with (shop.payments.refunds),
+driven the way staff and customers meet them: the sandbox gateway refunding, a gateway that
+keeps failing until staff step in, the order pages, the CLI and the audit."""
 
 import json
 from datetime import timedelta
 
 import pytest
+from conftest import login, submit
+from flask.testing import FlaskClient
 from paying import add_checkout_stand_in
 from selling import balance, card_product, customer
 
@@ -26,12 +28,29 @@ from shop.plugins import registry
 REASON = "The key did not work"
 
 
+class OwnContextClient(FlaskClient):
+    """Each request in an app context of its own, as in production, while the test holds one
+    open for its service calls (a shared one would keep a stale CSRF token in `g`)."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def shop(app, owner):
     add_checkout_stand_in(app)
+    app.test_client_class = OwnContextClient
     with app.app_context():
         registry().set_enabled("sandbox", True)
         yield app
+
+
+@pytest.fixture
+def staff(shop, owner):
+    client = shop.test_client()
+    login(client, *owner)
+    return client
 
 
 class BrokenSandbox:
@@ -93,6 +112,15 @@ def later(monkeypatch, **delta):
 
 def healthy():
     assert {k: v for k, v in invariants.run_all().items() if v} == {}
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def refund_page(staff, order, action):
+    url = f"/admin/orders/{order.order_no}"
+    return submit(staff, f"{url}/refund/{action}", {}, form_url=url)
 
 
 # through the gateway ----------------------------------------------------------------------
@@ -173,12 +201,18 @@ def test_a_late_payment_refunded_automatically_is_left_to_the_worker(shop):
 
 @pytest.mark.pg
 def test_a_failing_gateway_is_retried_with_growing_waits_then_staff_reroute(
-    shop, broken_sandbox, monkeypatch
+    staff, broken_sandbox, monkeypatch
 ):
     settings.set_value("refunds.max_attempts", "3")
     buyer = customer()
-    order = pay_by_sandbox(shop.test_client(), buyer)
-    orders.refund(order, REASON)
+    order = pay_by_sandbox(staff, buyer)
+    answer = submit(
+        staff,
+        f"/admin/orders/{order.order_no}/refund",
+        {"reason": REASON},
+        form_url=f"/admin/orders/{order.order_no}",
+    )
+    assert answer.status_code == 303, text(answer)
     refund = refunds.for_order(order)
     assert (refund.status, refund.attempts, refund.last_error) == (
         "pending",
@@ -206,23 +240,30 @@ def test_a_failing_gateway_is_retried_with_growing_waits_then_staff_reroute(
     healthy()
 
     later(monkeypatch)  # back to now
-    clerk = customer("clerk@example.com")
-    refund = refunds.reroute(order, actor=clerk)
+    page = text(staff.get(f"/admin/orders/{order.order_no}"))
+    assert "failed" in page and "the sandbox is down" in page
+    assert "Refund to the buyer's wallet instead" in page
+    listing = text(staff.get("/admin/refunds?status=failed"))
+    assert order.order_no in listing
+    assert "Gateway refunds failed" in text(staff.get("/admin/"))
+
+    answer = refund_page(staff, order, "reroute")
+    assert answer.status_code == 303
+    assert "The refund went to the buyer" in text(staff.get(answer.headers["Location"]))
+    refund = refunds.for_order(order)
     assert refund.status == "rerouted"
     assert balance(ledger.user_account(buyer.id, "wallet")) == 1000
     assert in_flight() == 0 and balance(ledger.system_account("gateway:sandbox")) == -1000
     assert journal_kinds(order) == ["order.pay", "order.refund", "refund.rerouted"]
     (audit,) = AuditLog.select().where(AuditLog.action == "refund.reroute")
-    assert audit.target == f"order:{order.order_no}" and audit.actor_id == clerk.id
+    assert audit.target == f"order:{order.order_no}"
     assert json.loads(audit.detail)["to"] == f"user:{buyer.id}:wallet"
     healthy()
 
-    with pytest.raises(refunds.RefundError) as twice:  # refused, and changes nothing
-        refunds.reroute(order, actor=clerk)
-    assert twice.value.status == 409 and "rerouted" in str(twice.value)
-    with pytest.raises(refunds.RefundError):
-        refunds.retry(order, actor=clerk)
+    again = refund_page(staff, order, "reroute")  # twice is refused and changes nothing
+    assert again.status_code == 409 and "rerouted" in text(again)
     assert balance(ledger.user_account(buyer.id, "wallet")) == 1000
+    assert refund_page(staff, order, "retry").status_code == 409
     assert len(broken_sandbox) == 3
 
 
@@ -238,17 +279,20 @@ def test_a_guests_failed_refund_moves_to_the_manual_queue(shop, broken_sandbox):
     healthy()
 
 
-def test_staff_retry_after_the_gateway_is_fixed_sends_it(shop, broken_sandbox):
+def test_staff_retry_after_the_gateway_is_fixed_sends_it(staff, broken_sandbox):
     settings.set_value("refunds.max_attempts", "1")
-    order = pay_by_sandbox(shop.test_client())
+    order = pay_by_sandbox(staff)
     orders.refund(order, REASON)
     assert refunds.for_order(order).status == "failed"
 
-    refund = refunds.retry(order)  # still broken: stays failed
+    again = refund_page(staff, order, "retry")  # still broken: stays failed
+    assert again.status_code == 303
+    refund = refunds.for_order(order)
     assert (refund.status, refund.attempts) == ("failed", 2)
 
     broken_sandbox.fixed = True
-    refund = refunds.retry(order)
+    assert refund_page(staff, order, "retry").status_code == 303
+    refund = refunds.for_order(order)
     assert (refund.status, refund.attempts, refund.last_error) == ("sent", 3, "")
     assert in_flight() == 0 and balance(ledger.system_account("gateway:sandbox")) == 0
     retries = AuditLog.select().where(AuditLog.action == "refund.retry").count()
@@ -273,15 +317,79 @@ def test_a_refund_an_attempt_is_working_on_cannot_be_rerouted(shop, broken_sandb
     healthy()
 
 
-def test_staff_refund_actions_without_a_gateway_refund_are_refused(shop):
+def test_staff_refund_actions_without_a_gateway_refund_are_refused(staff, shop):
     buyer = customer(wallet=5000)
     order = orders.pay_with_wallet(orders.place_order(card_product().id, 1, user=buyer), buyer)
     orders.refund(order, REASON)
-    with pytest.raises(refunds.RefundError) as refused:
-        refunds.reroute(order)
-    assert (refused.value.status, refused.value.code) == (404, "no_gateway_refund")
+    answer = refund_page(staff, order, "reroute")
+    assert answer.status_code == 404
+    assert "no refund through a payment gateway" in text(answer)
     assert balance(ledger.user_account(buyer.id, "wallet")) == 5000
     assert AuditLog.select().where(AuditLog.action.startswith("refund.")).count() == 0
+
+
+# what customers see -----------------------------------------------------------------------
+
+
+def test_the_order_page_says_where_the_money_went(shop, broken_sandbox):
+    buyer_client = shop.test_client()
+    buyer = customer()
+    login(buyer_client, "buyer@example.com", "buyer-pass-1")
+    order = pay_by_sandbox(buyer_client, buyer)
+    orders.refund(order, REASON)
+    page = text(buyer_client.get(f"/o/{order.order_no}"))
+    assert "Refunded. Reason: The key did not work." in page
+    assert "being returned to Sandbox (demo, no real money)" in page
+
+    broken_sandbox.fixed = True
+    refunds.retry(order)
+    page = text(buyer_client.get(f"/o/{order.order_no}"))
+    assert "was returned to Sandbox (demo, no real money)" in page
+    assert "back in your wallet" not in page
+
+    buyer_client.set_cookie("lang", "zh_CN")
+    page = text(buyer_client.get(f"/o/{order.order_no}"))
+    assert "退回到 Sandbox (demo, no real money)" in page
+
+
+# operator CLI ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(shop):
+    runner = shop.test_cli_runner()
+
+    def run(*args):
+        result = runner.invoke(args=["shop", *args, "--json"])
+        return result.exit_code, json.loads(result.stdout)
+
+    return run
+
+
+def test_cli_lists_and_retries_gateway_refunds(shop, cli, broken_sandbox):
+    settings.set_value("refunds.max_attempts", "1")
+    order = pay_by_sandbox(shop.test_client())
+    orders.refund(order, REASON)
+
+    code, out = cli("orders", "refunds", "--status", "failed")
+    assert code == 0
+    (listed,) = out["refunds"]
+    assert listed["order_no"] == order.order_no and listed["amount"] == 1000
+    assert (listed["status"], listed["attempts"]) == ("failed", 1)
+    assert cli("orders", "refunds", "--status", "sent") == (0, {"refunds": []})
+    code, out = cli("orders", "refunds", "--status", "lost")
+    assert code == 2 and out["error"]["code"] == "usage"
+
+    code, out = cli("orders", "refund-retry", order.order_no)
+    assert code == 1 and (out["status"], out["attempts"]) == ("failed", 2)
+    broken_sandbox.fixed = True
+    code, out = cli("orders", "refund-retry", order.order_no)
+    assert code == 0 and out["status"] == "sent"
+    code, out = cli("orders", "refund-retry", order.order_no)
+    assert code == 2 and "sent" in out["error"]["message"]
+    code, out = cli("orders", "refund-reroute", "K000NOPE")
+    assert code == 2 and out["error"]["code"] == "not_found"
+    healthy()
 
 
 # the audit ---------------------------------------------------------------------------------
@@ -291,6 +399,7 @@ def failing_checks() -> set[str]:
     return {name for name, problems in invariants.run_all().items() if problems}
 
 
+@pytest.mark.pg
 def test_the_audit_finds_refund_money_in_the_wrong_place(shop, broken_sandbox):
     order = pay_by_sandbox(shop.test_client())
     other = pay_by_sandbox(shop.test_client())

@@ -92,6 +92,14 @@ def refunding_gateway(name: str) -> Gateway | None:
     return None
 
 
+def gateway_title(name: str) -> str:
+    """What customers know the gateway as: its title while it is enabled, else its name."""
+    for gateway in plugins.collect("payment_gateways"):
+        if gateway.name == name:
+            return gateway.title
+    return name
+
+
 def gateway_payment(order: Order) -> Payment | None:
     """The gateway payment that paid the order (None for wallet and API orders). A payment
     that arrived for an order already paid is a duplicate and went back on arrival."""
@@ -363,3 +371,30 @@ def _busy_or_done(refund: GatewayRefund) -> RefundError:
 def _target(refund: GatewayRefund) -> str:
     return f"order:{refund.order.order_no}"
 
+
+# listing -----------------------------------------------------------------------------------
+
+
+def listing(status: str = ""):
+    """Gateway refunds newest first, with their order numbers; optionally of one status."""
+    query = GatewayRefund.select(GatewayRefund, Order.order_no).join(Order)
+    if status:
+        query = query.where(GatewayRefund.status == status)
+    return query.order_by(GatewayRefund.id.desc())
+
+
+def as_dict(refund: GatewayRefund) -> dict:
+    """A refund for the CLI's JSON: amounts in fen, times in UTC."""
+    return {
+        "order_no": refund.order.order_no,
+        "refund_no": refund.refund_no,
+        "gateway": refund.gateway,
+        "amount": refund.amount,
+        "status": refund.status,
+        "attempts": refund.attempts,
+        "last_error": refund.last_error,
+        "gateway_refund_id": refund.gateway_refund_id,
+        "next_attempt_at": refund.next_attempt_at if refund.status == "pending" else None,
+        "created_at": refund.created_at,
+        "sent_at": refund.sent_at,
+    }
