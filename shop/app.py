@@ -89,6 +89,7 @@ def _register_blueprints(app: Flask) -> None:
     from shop.distribution import admin_views as distribution_admin  # noqa: F401
     from shop.distribution.views import bp as distribution_bp
     from shop.orders.views import bp as orders_bp
+    from shop.payments import admin_views as payments_admin  # noqa: F401
     from shop.payments.views import bp as payments_bp
     from shop.payments.views import notify as payment_notify
     from shop.setup.views import bp as setup_bp

@@ -39,7 +39,8 @@ def order_completed(order):
 
 @hookspec
 def order_refunded(order):
-    """The order was refunded; the money is back with the payer."""
+    """The order was refunded; the money is back with the payer, or on its way back through
+    the gateway it was paid with."""
 
 
 @hookspec

@@ -91,6 +91,25 @@ def escrow_matches_orders() -> list[str]:
     return checks.escrow_matches_orders()
 
 
+@check("refunds_in_one_place")
+def refunds_in_one_place() -> list[str]:
+    """Invariants 2 and 5: each refunded order's money went to the payer or on its way back
+    through its gateway, and is now in exactly one place: wallet / refund queue, in flight,
+    sent through the gateway, or rerouted by staff."""
+    from shop.payments import checks
+
+    return checks.refunds_in_one_place()
+
+
+@check("refunds_in_flight")
+def refunds_in_flight() -> list[str]:
+    """Invariant 2: the accounts of refunds in flight hold exactly the pending and failed
+    gateway refunds."""
+    from shop.payments import checks
+
+    return checks.in_flight_matches_refunds()
+
+
 @check("settlements")
 def settlements() -> list[str]:
     """Invariant 8: each settled order paid out exactly its amount, cost first."""

@@ -8,6 +8,7 @@ from huey import crontab
 from shop.clock import now
 from shop.levels import service as levels
 from shop.orders import service as orders
+from shop.payments import refunds
 from shop.points import maturation
 from shop.worker import huey, in_app_context
 
@@ -51,6 +52,15 @@ def resume_paid() -> int:
     """Deliver paid orders a crash left undelivered (invariant 5). Also queued once when the
     worker starts, so a restart delivers them without waiting for the next minute."""
     return orders.resume_paid()
+
+
+@huey.periodic_task(crontab(minute="*"))
+@in_app_context
+def send_refunds() -> int:
+    """Send refunds back through their payment gateways: those refunded automatically, those
+    a crash left unsent, and those whose wait after a failed attempt is over. Also queued once
+    when the worker starts."""
+    return refunds.send_due()
 
 
 @huey.periodic_task(crontab(minute="7"))

@@ -78,7 +78,9 @@ def run_consumer(app, workers: int = 2, exit_with: int | None = None) -> None:
     from shop import tasks  # registers the periodic tasks
 
     _app = app
-    tasks.resume_paid()  # queued once now: deliver what a crash left paid, before the first tick
+    # queued once now, before the first tick: deliver what a crash left paid, send its refunds
+    tasks.resume_paid()
+    tasks.send_refunds()
     consumer = Consumer(huey, workers=workers, worker_type="thread", periodic=True)
     if exit_with is not None:
         _stop_when_orphaned(exit_with)

@@ -2,6 +2,8 @@
 and the epay signature computed here, independently of the plugin's code."""
 
 import hashlib
+import html
+import re
 
 from shop.orders.models import Order
 from shop.payments import service as payments
@@ -11,6 +13,7 @@ from shop.plugins import registry
 EPAY_PID = "1001"
 EPAY_KEY = "mk-7Qd2-merchant-key"
 EPAY_CASHIER = "https://pay.example.com/"
+HIDDEN_RE = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 
 def add_checkout_stand_in(app) -> None:
@@ -63,3 +66,8 @@ def configure_epay(app, enable: bool = True, api_url: str = EPAY_CASHIER) -> Non
         )
         if enable:
             reg.set_enabled("epay", True)
+
+
+def form_fields(page) -> dict:
+    """The hidden fields of the simulator's cashier page: what its Pay button posts."""
+    return {k: html.unescape(v) for k, v in HIDDEN_RE.findall(page.get_data(as_text=True))}

@@ -2,17 +2,15 @@
 simulator's server-to-server notify wired to the shop's test client, the buyer's browser
 played by following each redirect by hand."""
 
-import html
 import importlib
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from paying import EPAY_KEY, EPAY_PID, add_checkout_stand_in, configure_epay
+from paying import EPAY_KEY, EPAY_PID, add_checkout_stand_in, configure_epay, form_fields
 from selling import balance, card_product
 
 from shop import ledger
@@ -22,7 +20,6 @@ from shop.payments.models import Payment
 from shop.plugins import registry
 
 ROOT = Path(__file__).resolve().parent.parent
-HIDDEN_RE = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 
 @pytest.fixture
@@ -52,10 +49,6 @@ def to_cashier(shop, cashier, order):
     url = urlsplit(start.headers["Location"])
     assert (url.netloc, url.path) == ("cashier.test", "/submit.php")
     return cashier.get(f"{url.path}?{url.query}")
-
-
-def form_fields(page) -> dict:
-    return {k: html.unescape(v) for k, v in HIDDEN_RE.findall(page.get_data(as_text=True))}
 
 
 def guest_order(price=1000):

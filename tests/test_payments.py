@@ -111,18 +111,6 @@ def test_sandbox_tops_a_wallet_up(shop, client):
     healthy()
 
 
-def test_a_sandbox_order_is_refunded_to_the_wallet_not_through_the_sandbox(shop, client):
-    registry().set_enabled("sandbox", True)
-    buyer = customer()
-    order = orders.place_order(card_product().id, 1, user=buyer)
-    client.get(f"/test/pay/{order.order_no}/sandbox")
-    orders.refund(Order.get_by_id(order.id), "Key did not work")
-    assert balance(ledger.user_account(buyer.id, "wallet")) == 1000
-    assert balance(ledger.system_account("gateway:sandbox")) == -1000
-    assert escrow() == 0
-    healthy()
-
-
 def test_banner_shows_on_storefront_pages_exactly_while_the_sandbox_is_on(shop, client):
     assert BANNER not in client.get("/").get_data(as_text=True)
     registry().set_enabled("sandbox", True)

@@ -30,20 +30,45 @@ closed trades are signed too. Our pid. The money, parsed exactly to fen, equal t
 (`record_payment` checks it against the order, as it checks the order exists). The gateway's
 trade_no, which makes a repeated notify credit nothing. The return_url is only the buyer's
 browser coming back: it credits nothing.
+
+Refund (optional; epay has no standard refund API, so only when staff set ``refund_url``): the
+shop POSTs a form to ``refund_url`` (彩虹易支付: ``<site>/api.php?act=refund``) with
+
+    pid            our merchant id
+    key            the merchant key: 彩虹易支付's merchant API authenticates with it, so
+                   refund_url must be https (plain http only to a loopback address)
+    trade_no       the gateway's number of the payment, from its notify
+    out_trade_no   our order number
+    out_refund_no  our refund number, the same on every retry: a server that knows the field
+                   answers a repeat with the refund it already made
+    money          the whole payment in yuan, "10.00"
+    timestamp      unix seconds
+    sign           the sign above over every field except key; sign_type "MD5"
+
+and believes only this answer: HTTP 200, a JSON object whose ``code`` is exactly
+``refund_success_code`` (1 on most epay sites, 0 on a self-hosted 彩虹易支付; a number or a
+string of digits), and whose ``trade_no``, ``out_trade_no``, ``out_refund_no`` and ``money``,
+each when present, are the ones asked for. Anything else (another code, a redirect, an HTML
+page, an answer about another trade or amount, no answer within 15 s) is a failed attempt
+the shop retries with the same out_refund_no. ``refund_no`` in the answer, if any, is kept as
+the gateway's number for the refund.
 """
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import re
+import time
 from urllib.parse import urlencode, urlsplit
 
 import flask
+import requests
 from flask import Response, redirect, url_for
 
 from shop.errors import error_response
 from shop.money import AmountError, format_amount, parse_amount
-from shop.payments.gateway import Gateway
+from shop.payments.gateway import Gateway, Refundable, RefundFailed
 from shop.payments.service import PaymentError, record_payment, return_path
 from shop.plugins import hookimpl, registry
 
@@ -52,6 +77,9 @@ TRADE_SUCCESS = "TRADE_SUCCESS"
 UNSIGNED = ("sign", "sign_type")
 TYPE_RE = re.compile(r"[a-z0-9_]{1,32}")
 MONEY_RE = re.compile(r"[0-9]{1,10}(\.[0-9]{1,2})?")  # "10.00"; no signs, exponents or commas
+CODE_RE = re.compile(r"-?[0-9]{1,9}")
+REFUND_TIMEOUT = 15  # seconds, for connecting and for the answer
+REFUND_ECHOES = ("trade_no", "out_trade_no", "out_refund_no")
 log = logging.getLogger(__name__)
 
 
@@ -74,6 +102,11 @@ def _types(settings: dict) -> list[str]:
 
 def check_can_enable(settings: dict) -> str | None:
     """Why epay cannot be switched on with these settings, or None when it can."""
+    return _payment_problem(settings) or _refund_problem(settings)
+
+
+def _payment_problem(settings: dict) -> str | None:
+    """Why epay cannot take payments with these settings, or None when it can."""
     if not settings.get("key"):
         return "an empty merchant key makes signatures forgeable: set the merchant key first"
     if not str(settings.get("pid") or "").strip():
@@ -85,6 +118,33 @@ def check_can_enable(settings: dict) -> str | None:
     if not types or not all(TYPE_RE.fullmatch(t) for t in types):
         return "list the payment types as codes separated by commas, e.g. alipay,wxpay"
     return None
+
+
+def _refund_url(settings: dict) -> str:
+    return str(settings.get("refund_url") or "").strip()
+
+
+def _refund_problem(settings: dict) -> str | None:
+    """Why the refund API set cannot be used (none set is no problem: epay then does not
+    refund). The merchant key travels in the refund request's body, so plain http is allowed
+    only to this machine (the local simulator)."""
+    if not _refund_url(settings):
+        return None
+    url = urlsplit(_refund_url(settings))
+    if url.scheme == "https" and url.netloc:
+        return None
+    if url.scheme == "http" and url.hostname and _is_loopback(url.hostname):
+        return None
+    return "the refund API URL must be https:// (the merchant key is sent with each refund)"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _settings() -> dict:
@@ -126,13 +186,13 @@ class EpayGateway(Gateway):
     title = "易支付 (Alipay / WeChat Pay / QQ Wallet)"
 
     def ready(self) -> bool:
-        return check_can_enable(_settings()) is None
+        return _payment_problem(_settings()) is None
 
     def start(self, payable):
         """Send the buyer to the cashier. The type is the checkout form's `epay_type` when it
         is one of the configured types, else the first configured one."""
         settings = _settings()
-        problem = check_can_enable(settings)
+        problem = _payment_problem(settings)
         if problem:  # enabled, then its settings were emptied
             log.error("epay cannot take payments: %s", problem)
             return error_response(
@@ -165,10 +225,79 @@ class EpayGateway(Gateway):
         log.info("epay notify %s for %s: %s", trade_no, ref, outcome)
         return Response("success", mimetype="text/plain")
 
+    @property
+    def can_refund(self) -> bool:
+        """Only when staff set a usable refund API, and payments are set up too."""
+        settings = _settings()
+        return bool(_refund_url(settings)) and check_can_enable(settings) is None
+
+    def refund(self, refundable: Refundable) -> str:
+        """Ask the refund API (see the module docstring) and check its answer strictly."""
+        settings = _settings()
+        if not _refund_url(settings):
+            raise RefundFailed("epay has no refund API set (refund_url)")
+        problem = check_can_enable(settings)
+        if problem:
+            raise RefundFailed(f"epay is not set up: {problem}")
+        params = {
+            "pid": str(settings["pid"]).strip(),
+            "trade_no": refundable.txn_id,
+            "out_trade_no": refundable.ref,
+            "out_refund_no": refundable.refund_no,
+            "money": format_amount(refundable.amount),
+            "timestamp": str(int(time.time())),
+        }
+        params["sign"] = sign(params, settings["key"])
+        params["sign_type"] = "MD5"
+        try:
+            answer = requests.post(
+                _refund_url(settings),
+                data={**params, "key": settings["key"]},
+                timeout=REFUND_TIMEOUT,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise RefundFailed(f"the refund API did not answer: {type(exc).__name__}") from None
+        code = settings.get("refund_success_code", 1)
+        return _refund_done(answer, params, refundable.amount, code)
+
     def handle_return(self, request):
         """The buyer's browser is back. Its query string could be replayed or made up, so it
         credits nothing: the buyer goes to the order's page, which shows what the notify did."""
         return redirect(return_path(request.args.get("out_trade_no", "")), 303)
+
+
+def _refund_done(answer, asked: dict, amount: int, success_code) -> str:
+    """The gateway's refund number if `answer` proves the refund `asked` was made, else
+    RefundFailed saying why (shown to staff; the merchant key is never in it)."""
+    if answer.status_code != 200:
+        raise RefundFailed(f"the refund API answered HTTP {answer.status_code}")
+    try:
+        data = answer.json()
+    except ValueError:
+        raise RefundFailed(f"the refund API answered no JSON: {answer.text[:80]!r}") from None
+    if not isinstance(data, dict):
+        raise RefundFailed("the refund API answered JSON that is not an object")
+    code, message = data.get("code"), str(data.get("msg") or "")[:200]
+    if _as_code(code) != int(success_code):
+        raise RefundFailed(f"the refund API refused (code {code!r}): {message}")
+    for field in REFUND_ECHOES:
+        if field in data and str(data[field]) != asked[field]:
+            raise RefundFailed(f"the refund API answered about {field} {data[field]!r}")
+    if "money" in data:
+        money = str(data["money"])
+        if not MONEY_RE.fullmatch(money) or parse_amount(money, True) != amount:
+            raise RefundFailed(f"the refund API answered money {money!r}, not {asked['money']}")
+    return str(data.get("refund_no") or "")
+
+
+def _as_code(code) -> int | None:
+    """An answer's code as a number: an int, or a string of digits (PHP sends either)."""
+    if type(code) is int:
+        return code
+    if isinstance(code, str) and CODE_RE.fullmatch(code):
+        return int(code)
+    return None
 
 
 @hookimpl

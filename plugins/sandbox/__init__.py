@@ -2,9 +2,9 @@
 
 It credits through `record_payment` like a real gateway, so a sandbox order runs the same path
 (escrow, delivery, settlement) as a paid one. Off unless staff enable it; while it is offered,
-`real_money = False` puts the warning banner on every storefront page. It cannot refund
-through itself: refunds of sandbox orders go to the wallet or the guest refund queue, as any
-other order's do.
+`real_money = False` puts the warning banner on every storefront page. It refunds too, so a
+demo shows a refund going back through a gateway: the refund always succeeds at once and,
+like the payment, moves no money anywhere outside the shop's ledger.
 """
 
 import secrets
@@ -21,6 +21,7 @@ class SandboxGateway(Gateway):
     name = "sandbox"
     title = "Sandbox (demo, no real money)"
     real_money = False
+    can_refund = True
 
     def start(self, payable):
         try:
@@ -28,6 +29,11 @@ class SandboxGateway(Gateway):
         except PaymentError as exc:
             return error_response(400, "payment_refused", str(exc), exc.translated())
         return redirect(payable.return_path, 303)
+
+    def refund(self, refundable):
+        """Accepted at once. The sandbox's refund number is derived from the shop's, so asking
+        again for the same refund answers the same, as a real gateway must."""
+        return "sbx-" + refundable.refund_no
 
 
 @hookimpl

@@ -1,5 +1,7 @@
 """Admin pages for orders: the list with its filters, one order's page, and the staff actions
-on it (refund, settle now, deliver by hand, release a held order, reveal its secrets).
+on it (refund, settle now, deliver by hand, release a held order, reveal its secrets, and for
+a refund stuck on its way back through a gateway: ask the gateway again, or give the money to
+the buyer's wallet / the manual refund queue instead).
 
 Each action is a POST calling one service function. A refused action shows the order page
 again with the reason and a 4xx status; the order is unchanged.
@@ -22,6 +24,8 @@ from shop.orders import staff
 from shop.orders.models import Order, OrderEvent
 from shop.orders.service import OrderError
 from shop.orders.state import IllegalTransition, StaleOrder
+from shop.payments import refunds
+from shop.payments.refunds import RefundError
 
 nav_item(_l("Orders"), "admin.orders_page", 5)
 
@@ -64,6 +68,7 @@ def _order_page(order: Order, revealed: dict | None = None, status: int = 200):
         shown=revealed if revealed is not None else staff.shown(order),
         revealed=revealed is not None,
         events=order.events.order_by(OrderEvent.id),
+        refund=refunds.for_order(order),
     )
     return page, status
 
@@ -85,18 +90,19 @@ def order_reveal(order_no):
     return _order_page(order, revealed=staff.reveal(order, current_user))
 
 
-def _act(order_no: str, action, done: str):
-    """Run one staff action on the order; on refusal show why, with its status."""
+def _act(order_no: str, action, done):
+    """Run one staff action on the order; on refusal show why, with its status. `done` is
+    the message, or a function of the order giving it."""
     order = _order(order_no)
     try:
         action(order)
-    except OrderError as exc:
+    except (OrderError, RefundError) as exc:
         flash(exc.translated(), "error")
         return _order_page(Order.get_by_id(order.id), status=exc.status)
     except (StaleOrder, IllegalTransition):
         flash(_("The order changed meanwhile; check its status and try again."), "error")
         return _order_page(Order.get_by_id(order.id), status=409)
-    flash(done, "success")
+    flash(done(order) if callable(done) else done, "success")
     return redirect(url_for("admin.order_detail", order_no=order.order_no), 303)
 
 
@@ -137,4 +143,28 @@ def order_release(order_no):
         order_no,
         lambda o: orders.release_held(o, actor=current_user),
         _("Order released for delivery."),
+    )
+
+
+@bp.route("/orders/<order_no>/refund/retry", methods=["POST"])
+@staff_required
+def order_refund_retry(order_no):
+    return _act(
+        order_no,
+        lambda o: refunds.retry(o, actor=current_user),
+        _("The gateway was asked again; its answer is shown below."),
+    )
+
+
+@bp.route("/orders/<order_no>/refund/reroute", methods=["POST"])
+@staff_required
+def order_refund_reroute(order_no):
+    return _act(
+        order_no,
+        lambda o: refunds.reroute(o, actor=current_user),
+        lambda o: (
+            _("The refund went to the buyer's wallet instead.")
+            if o.user_id
+            else _("The refund was moved to the manual refund queue.")
+        ),
     )

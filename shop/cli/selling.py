@@ -1,4 +1,5 @@
-"""Selling commands: products, card keys, wallet credits, settling and refunding orders.
+"""Selling commands: products, card keys, wallet credits, settling and refunding orders, and
+the refunds on their way back through payment gateways.
 
 Amounts are typed as decimal strings ("10.00") and printed as integers in fen. Options that
 a person may forget (--name, --price, --reason) are checked by the service rather than by
@@ -11,12 +12,14 @@ import click
 
 from shop.catalog import service as catalog
 from shop.catalog.models import KINDS, Product
-from shop.cli.base import BadInput, command, shop_cli
+from shop.cli.base import BadInput, CheckFailed, command, shop_cli
 from shop.inventory import service as inventory
 from shop.money import parse_amount
 from shop.orders import service as orders
 from shop.orders.models import Order
+from shop.payments import refunds
 from shop.payments import service as payments
+from shop.payments.models import REFUND_STATUSES
 
 # "-5" is an amount to refuse with a message, not an unknown option to print usage for
 NEGATIVE_OK = {"ignore_unknown_options": True}
@@ -106,9 +109,40 @@ def orders_settle(order_no):
 @click.argument("order_no")
 @click.option("--reason", default="", help="Shown to the customer; required.")
 def orders_refund(order_no, reason):
-    """Refund a whole order to the payer, with a reason the customer sees."""
+    """Refund a whole order; the customer sees the reason.
+
+    The money goes to the payer, or back through the gateway it came by when it can refund."""
     order = orders.refund(_order(order_no), reason)
     return {"order_no": order.order_no, "status": order.status}
+
+
+@command(group=orders_group, name="refunds")
+@click.option("--status", type=click.Choice(REFUND_STATUSES), help="Only refunds in this state.")
+def orders_refunds(status):
+    """List the refunds going back through gateways, newest first."""
+    return {"refunds": [refunds.as_dict(r) for r in refunds.listing(status or "")]}
+
+
+@command(group=orders_group, name="refund-retry")
+@click.argument("order_no")
+def orders_refund_retry(order_no):
+    """Ask the gateway again now for an order's refund.
+
+    For a pending or failed gateway refund; exits 1 when the gateway still did not take it."""
+    result = refunds.as_dict(refunds.retry(_order(order_no)))
+    if result["status"] != "sent":
+        raise CheckFailed(result)
+    return result
+
+
+@command(group=orders_group, name="refund-reroute")
+@click.argument("order_no")
+def orders_refund_reroute(order_no):
+    """Reroute a gateway refund to the wallet or the refund queue.
+
+    Gives up on the gateway: the money goes to the buyer's wallet, or a guest's into the manual
+    refund queue. Check the gateway's panel first: a timed-out attempt may have gone through."""
+    return refunds.as_dict(refunds.reroute(_order(order_no)))
 
 
 def _product(product_id: str) -> Product:

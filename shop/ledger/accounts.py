@@ -40,6 +40,10 @@ QUALIFIED_SYSTEM_KINDS = {
     # what one referrer owes back (`commission_debt:<user id>`, runs negative): commission
     # clawed back after a refund that their balance no longer held, netted from later commission
     "commission_debt": ("commission_debt", MONEY, True),
+    # refunds on their way back through a gateway (`refunds_in_flight:epay`): out of escrow,
+    # not yet accepted by the gateway (shop.payments.refunds); never below zero, so a refund
+    # recorded as sent twice fails instead of minting money
+    "refunds_in_flight": ("refunds_in_flight", MONEY, False),
 }
 
 _QUALIFIER = re.compile(r"[A-Za-z0-9_.-]{1,64}")

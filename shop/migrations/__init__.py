@@ -26,6 +26,7 @@ MIGRATIONS = [
     "m0005_levels_points",
     "m0006_withdrawals",
     "m0007_level_commission",
+    "m0008_gateway_refunds",
 ]
 
 _PG_LOCK_KEY = 0x6B617368  # "kash"

@@ -28,6 +28,9 @@ from shop.orders import settlement
 from shop.orders.models import DeliveryItem, Order
 from shop.orders.numbers import new_order_no
 from shop.orders.state import StaleOrder, transition
+from shop.payments import refunds
+from shop.payments.models import GatewayRefund
+from shop.payments.refunds import payer_account
 from shop.points import service as points
 from shop.settings.registry import parse_int
 
@@ -310,13 +313,6 @@ def _current(order: Order, allowed: tuple[str, ...], refusal: str, code: str) ->
 # paying ------------------------------------------------------------------------------------
 
 
-def payer_account(order: Order):
-    """Where a refund of this order goes: the buyer's wallet, or the guest refund queue."""
-    if order.user_id:
-        return ledger.user_account(order.user_id, "wallet")
-    return ledger.system_account("refunds_payable")
-
-
 def pay_with_wallet(order: Order, actor=None) -> Order:
     """Pay a pending order from the buyer's wallet, then deliver it."""
     if not order.user_id:
@@ -530,7 +526,8 @@ def complete_due(limit: int = 500) -> int:
 
 def refund(order: Order, reason: str, actor=None) -> Order:
     """Staff refund a whole order with a reason the customer sees, also after it completed:
-    its settlement and commission are then taken back first."""
+    its settlement and commission are then taken back first. When the money goes back
+    through the gateway it was paid with, the gateway is asked once the refund commits."""
     reason = (reason or "").strip()
     if not reason:
         raise OrderError(N_("Give the customer a reason for the refund."), "reason_required")
@@ -541,14 +538,21 @@ def refund(order: Order, reason: str, actor=None) -> Order:
             N_("A %(state)s order cannot be refunded."),
             "not_refundable",
         )
-        _refund_in_tx(order, reason, actor)
+        sending = _refund_in_tx(order, reason, actor)
+        if sending is not None:
+            refunds.send_after_commit(sending)
     return order
 
 
-def _refund_in_tx(order: Order, reason: str, actor=None) -> None:
+def _refund_in_tx(order: Order, reason: str, actor=None) -> GatewayRefund | None:
     """Refund from escrow, after everything that took the order's money out of escrow put it
     back: a settlement (taken back entry by entry) and commission (pending reversed, or
-    available clawed back). The order is claimed first, as in `complete`."""
+    available clawed back). The order is claimed first, as in `complete`.
+
+    The escrow goes to the payer, or on its way back through the order's gateway
+    (`refunds.return_escrow`); the GatewayRefund to send is returned. Only a staff refund
+    asks the gateway at once: the automatic ones (a late payment, an undeliverable order)
+    run inside a gateway's own notify or a delivery, so the worker sends those."""
     settled = order.status == "completed"
     transition(order, "refunded", actor=actor, reason=reason)
     if order.amount:
@@ -562,19 +566,14 @@ def _refund_in_tx(order: Order, reason: str, actor=None) -> None:
                 actor=actor,
             )
         commission.on_refund(order, actor)
-        ledger.transfer(
-            ledger.system_account("escrow"),
-            payer_account(order),
-            order.amount,
-            "order.refund",
-            ref=order.order_no,
-            idem_key=f"refund:{order.order_no}",
-            actor=actor,
-        )
+        sending = refunds.return_escrow(order, actor)
+    else:
+        sending = None
     points.give_back(order, actor)
     if order.kind == "card":
         inventory.void_order_keys(order.id)
         inventory.release(order.id, order.product_id)
+    return sending
 
 
 # expiring ----------------------------------------------------------------------------------

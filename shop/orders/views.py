@@ -24,6 +24,7 @@ from shop.orders.forms import LookupForm
 from shop.orders.models import Order, OrderEvent
 from shop.orders.service import OrderError
 from shop.orders.state import StaleOrder
+from shop.payments import refunds
 from shop.payments import service as payments
 from shop.payments.service import PaymentError
 from shop.security import throttle
@@ -111,6 +112,7 @@ def _no_store(response):
 def _order_page(order: Order, is_buyer: bool, error: str | None = None, status: int = 200):
     events = list(order.events.order_by(OrderEvent.id))
     pending = is_buyer and order.status == "pending"
+    refund = refunds.for_order(order) if order.status == "refunded" else None
     page = themes.render(
         "orders/order.html",
         order=order,
@@ -119,6 +121,8 @@ def _order_page(order: Order, is_buyer: bool, error: str | None = None, status: 
         items=_items(order, is_buyer),
         answers=json.loads(order.fields) if order.fields else {},
         gateways=offered_gateways(bool(order.user_id)) if pending else [],
+        refund=refund,
+        refund_via=refunds.gateway_title(refund.gateway) if refund else "",
         error=error,
     )
     return _no_store((page, status))

@@ -7,6 +7,11 @@ hands that request to `handle_notify`, which verifies it and calls
 `shop.payments.service.record_payment` and returns the answer the gateway expects. The buyer's
 browser comes back through `/pay/<name>/return` to `handle_return`, which must never credit
 anything: only the signed server-to-server notify does.
+
+A gateway that can send a payment back sets `can_refund` (a class attribute, or a property
+when it depends on the plugin's settings) and implements `refund`. Staff refunds of orders it
+was paid with then go back through it (`shop.payments.refunds`); any other gateway's orders
+are refunded to the buyer's wallet, or for guests into the shop's manual refund queue.
 """
 
 from dataclasses import dataclass
@@ -24,6 +29,21 @@ class Payable:
     return_path: str  # where the buyer lands after paying (a path on this shop)
 
 
+@dataclass(frozen=True)
+class Refundable:
+    """A whole payment to send back, as a gateway sees it."""
+
+    refund_no: str  # the shop's number for this refund: the same on every retry of it
+    ref: str  # the order number the payment was for; the gateway's out_trade_no
+    txn_id: str  # the gateway's own number for that payment (its trade_no)
+    amount: int  # fen: all of the payment
+
+
+class RefundFailed(Exception):
+    """The gateway did not refund: it said no, could not be reached, or answered something
+    that does not prove the refund happened. The message is shown to staff."""
+
+
 class Gateway:
     name = ""
     title = ""
@@ -31,6 +51,7 @@ class Gateway:
     # False for a demo gateway that takes no money: while one is offered, every storefront
     # page warns buyers that orders are not really paid.
     real_money = True
+    can_refund = False
 
     def ready(self) -> bool:
         return True
@@ -46,6 +67,14 @@ class Gateway:
         """Only gateways that send the buyer away to a cashier bring them back here."""
         abort(404)
 
-    def refund(self, order, amount: int) -> bool:
-        """Send `amount` back through the gateway; False when the gateway cannot."""
-        return False
+    def refund(self, refundable: Refundable) -> str:
+        """Send the payment back through the gateway and return the gateway's number for the
+        refund ("" when it gives none); raise when it did not happen (`RefundFailed` with the
+        reason; any other exception counts as a failed attempt too).
+
+        Called after the refund is committed, outside any database transaction, and possibly
+        more than once for the same `refund_no`: after a timeout, or a crash before the answer
+        was recorded. A repeat must be the same refund, never a second one: pass `refund_no`
+        to the gateway as its refund id. Bound every network wait with a timeout (well under
+        ten minutes, when the shop would try again alongside)."""
+        raise RefundFailed(f"the {self.name} gateway cannot refund")
