@@ -40,7 +40,7 @@ def parse_args():
     p.add_argument("--keys", type=int, default=3000, help="card keys on sale")
     p.add_argument("--buyers", type=int, default=48, help="concurrent API buyers")
     p.add_argument("--workers", type=int, default=None, help="gunicorn workers")
-    p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    p.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
     p.add_argument("--page-seconds", type=int, default=10, help="product page load duration")
     p.add_argument("--database", default=None, help="SHOP_DATABASE_URL (default: SQLite)")
     return p.parse_args()

@@ -198,12 +198,13 @@ def test_a_busy_port_fails_fast_and_starts_no_worker(start, tmp_path):
 @pytest.mark.parametrize(
     ("cpus", "cpu_max", "workers"),
     [
-        (2, None, 5),
-        (1, None, 3),
+        (2, None, 2),
+        (1, None, 2),
+        (8, None, 8),
         (64, None, 12),
-        (64, "200000 100000", 5),
-        (64, "150000 100000", 5),
-        (4, "max 100000", 9),
+        (64, "200000 100000", 2),
+        (64, "350000 100000", 4),
+        (4, "max 100000", 4),
     ],
 )
 def test_default_web_workers_follow_the_cpus_this_process_may_use(
