@@ -40,7 +40,9 @@ def parse_args():
     p.add_argument("--keys", type=int, default=3000, help="card keys on sale")
     p.add_argument("--buyers", type=int, default=48, help="concurrent API buyers")
     p.add_argument("--workers", type=int, default=None, help="gunicorn workers")
-    p.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    p.add_argument(
+        "--threads", type=int, default=None, help="threads per gunicorn worker (app.py's default)"
+    )
     p.add_argument("--page-seconds", type=int, default=10, help="product page load duration")
     p.add_argument("--database", default=None, help="SHOP_DATABASE_URL (default: SQLite)")
     return p.parse_args()
@@ -82,13 +84,13 @@ def prepare(instance: Path, keys: int, buyers: int):
     return product.id, people
 
 
-def start_server(port: int, workers: int | None, threads: int, env: dict) -> subprocess.Popen:
+def start_server(port: int, workers: int | None, threads: int | None, env: dict):
     args = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--no-worker"]
     if workers:
         args += ["--workers", str(workers)]
     proc = subprocess.Popen(
         args,
-        env={**env, "SHOP_THREADS": str(threads)},
+        env={**env, "SHOP_THREADS": str(threads)} if threads else env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
