@@ -58,3 +58,23 @@ def test_cache_off_serves_fresh_pages(app, client, owner):
     with app.app_context():
         Product.update(name="Renamed Card").where(Product.id == product.id).execute()
     assert "Renamed Card" in app.test_client().get(f"/p/{product.id}").get_data(as_text=True)
+
+
+def test_an_expired_page_is_rendered_by_one_request_while_the_rest_get_the_old_copy(
+    app, client, owner
+):
+    app.config["PAGE_CACHE_SECONDS"] = 60
+    with app.app_context():
+        product = card_product(keys=3)
+    app.test_client().get(f"/p/{product.id}")
+    with app.app_context():
+        Product.update(name="Renamed Card").where(Product.id == product.id).execute()
+    pages = app.extensions["kashop_pages"]
+    (key,) = [k for k in pages if k[0] == f"/p/{product.id}"]
+    pages[key] = (0, pages[key][1])  # expired
+    app.extensions["kashop_pages_rendering"].add(key)  # another request is rendering it
+    crowd = app.test_client().get(f"/p/{product.id}").get_data(as_text=True)
+    assert "Renamed Card" not in crowd and TOKEN.findall(crowd)
+    app.extensions["kashop_pages_rendering"].discard(key)  # that render finished or failed
+    assert "Renamed Card" in app.test_client().get(f"/p/{product.id}").get_data(as_text=True)
+    assert key not in app.extensions["kashop_pages_rendering"]

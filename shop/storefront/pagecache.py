@@ -5,8 +5,10 @@ of template work, serving it from memory a fraction of that. Only pages that are
 for every guest are cached: a GET without a query string, from a visitor with no session
 (so no flashed message, no remembered order) and not signed in. Each guest still gets a CSRF
 token of their own: the page is cached with a placeholder that is swapped for the visitor's
-token on the way out. Stock and prices shown may lag by at most `PAGE_CACHE_SECONDS` (default
-2); checkout always reads the database, so a stale page can never sell what is gone.
+token on the way out. When a page expires, one request renders it again while the others
+keep getting the old copy, so a crowd never renders the same page at once. Stock and prices
+shown may lag by `PAGE_CACHE_SECONDS` (default 2) plus one render; checkout always reads the
+database, so a stale page can never sell what is gone.
 """
 
 import functools
@@ -41,16 +43,19 @@ def for_guests(view):
         if not seconds or not _cacheable():
             return view(**kwargs)
         pages = current_app.extensions.setdefault("kashop_pages", {})
+        rendering = current_app.extensions.setdefault("kashop_pages_rendering", set())
         key = (request.path, current_language(), themes.active())
         hit = pages.get(key)
         clock = time.monotonic()
-        if hit is not None and hit[0] > clock:
+        if hit is not None and (hit[0] > clock or key in rendering):
             return hit[1].replace(PLACEHOLDER, generate_csrf())
+        rendering.add(key)
         g.csrf_token = PLACEHOLDER  # flask-wtf reuses a token already on g for this request
         try:
             result = view(**kwargs)
         finally:
             g.pop("csrf_token", None)
+            rendering.discard(key)
         body, status = result if isinstance(result, tuple) else (result, 200)
         if status == 200 and isinstance(body, str):
             if len(pages) >= MAX_ENTRIES:
