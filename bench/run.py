@@ -322,6 +322,9 @@ def main() -> int:
     port = free_port()
     server = start_server(port, args.workers, args.threads, env)
     try:
+        # a second of warm-up first: each process compiles its templates on its first page,
+        # which is not what a shop that has been up for a while serves
+        load_page(port, f"/p/{product_id}", 1)
         page = load_page(port, f"/p/{product_id}", args.page_seconds)
         sale = flash_sale(port, product_id, people, args.keys)
         home = load_page(port, "/", max(3, args.page_seconds // 2))
