@@ -8,7 +8,7 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shop import crypto, migrations, plugins, settings, themes
+from shop import crypto, group_commit, migrations, plugins, settings, themes
 from shop import db as shop_db
 from shop.config import load_config
 from shop.db import db
@@ -124,6 +124,7 @@ def _register_request_hooks(app: Flask) -> None:
 
     @app.before_request
     def open_db_and_require_setup():
+        group_commit.wait_for_writer()
         db.connect(reuse_if_open=True)
         if not state["set_up"]:
             state["set_up"] = owner_exists()

@@ -2,6 +2,7 @@
 and the group commit that shares one COMMIT between threads without mixing their fates."""
 
 import threading
+import time
 
 import pytest
 from peewee import CharField, IntegrityError
@@ -129,3 +130,38 @@ def test_a_failed_commit_fails_every_piece_of_its_group(notes, monkeypatch):
     assert texts() == []
     run('INSERT INTO "note" ("text") VALUES (?)', ("after",))
     assert texts() == ["after"]
+
+
+def test_requests_of_the_writing_process_wait_for_its_commit(notes):
+    """While a leader holds the write lock, a request starting in its process waits for the
+    COMMIT (so the leader has the GIL to itself), and not at all when nobody writes."""
+    started = time.monotonic()
+    group_commit.wait_for_writer(limit=5)
+    assert time.monotonic() - started < 1
+    inside, release, waited = threading.Event(), threading.Event(), []
+
+    def slow_write():
+        Note.create(text="slow")
+        inside.set()
+        release.wait(5)
+
+    def writer():
+        db.obj.connect(reuse_if_open=True)
+        group_commit.run(slow_write)
+        db.obj.close()
+
+    def request():
+        group_commit.wait_for_writer(limit=5)
+        waited.append(Note.select().count())  # the write is committed by now
+
+    first = threading.Thread(target=writer)
+    first.start()
+    assert inside.wait(5)
+    second = threading.Thread(target=request)
+    second.start()
+    second.join(0.3)
+    assert second.is_alive()  # still waiting for the writer
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert waited == [1]
