@@ -18,7 +18,7 @@ from shop import create_app
 
 ROOT = Path(__file__).resolve().parent
 MAX_WORKERS = 12
-DEFAULT_THREADS = 24
+ALL_THREADS = 48  # a PostgreSQL connection each: well inside its default max_connections
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 
@@ -38,9 +38,14 @@ def usable_cpus() -> int:
     return max(1, cpus or 1)
 
 
+def default_threads(workers: int) -> int:
+    """Threads per process: ALL_THREADS shared out (24 each for 2 processes), at least 4."""
+    return max(4, ALL_THREADS // workers)
+
+
 def default_workers() -> int:
     """One process per CPU (at least 2, so one can serve while the other restarts), capped
-    at 12, each with DEFAULT_THREADS threads. Fewer, busier processes suit SQLite: the API
+    at 12, with `default_threads` each. Fewer, busier processes suit SQLite: the API
     orders that one process writes at the same time share one COMMIT (shop.group_commit),
     so the more of them a process holds, the fewer COMMITs. On two cores, 2 x 24 took
     about 1.3 times the orders/s of 2 x 8 and half again those of gunicorn's usual
@@ -117,7 +122,8 @@ def serve(app, args) -> None:
             # threads keep HTTP connections alive; a sync worker pays a TCP handshake per
             # request and serves a quarter of the requests on the same cores
             self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", int(os.environ.get("SHOP_THREADS", DEFAULT_THREADS)))
+            threads = os.environ.get("SHOP_THREADS")
+            self.cfg.set("threads", int(threads) if threads else default_threads(args.workers))
             self.cfg.set("preload_app", True)
             self.cfg.set("accesslog", os.environ.get("SHOP_ACCESS_LOG") or None)
             self.cfg.set("forwarded_allow_ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))

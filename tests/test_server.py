@@ -224,6 +224,17 @@ def test_default_web_workers_follow_the_cpus_this_process_may_use(
     assert entry.parse_args(["--workers", "1"]).workers == 1
 
 
+@pytest.mark.parametrize(
+    ("workers", "threads"), [(1, 48), (2, 24), (3, 16), (8, 6), (12, 4), (20, 4)]
+)
+def test_default_threads_keep_the_database_connections_bounded(workers, threads):
+    """48 threads in all (one PostgreSQL connection each, well inside its default 100),
+    at least 4 per process."""
+    import app as entry
+
+    assert entry.default_threads(workers) == threads
+
+
 def test_processes_starting_at_once_agree_on_the_generated_secrets(tmp_path):
     """Web server, worker and CLI may all start on a fresh instance at the same moment."""
     instance = tmp_path / "inst"
