@@ -62,28 +62,24 @@ def transition(
     actor=None,
     reason: str = "",
     new: bool = False,
-    via: tuple[str, ...] = (),
     **changes,
 ) -> Order:
     """Move `order` to status `to`, with any other column `changes`, inside the caller's
     transaction; updates `order` in place and returns it.
 
-    `new=True` records the birth of an order just inserted in its status (`to` may then be
-    that status, or further on). `via` names statuses passed through on the way, each step
-    checked against TRANSITIONS and given its event, stamp and hook: an API order is paid
-    and delivered in the transaction that placed it, where nobody can see the steps between,
-    so its three steps cost one UPDATE and one INSERT. `reason` is the last step's.
+    `new=True` first records the birth of an order just inserted in its status; `to` is then
+    that status (the birth alone) or the next one: an API order is placed and paid in one
+    transaction, and both steps, each with its event and hook, cost one UPDATE and one INSERT.
+    `reason` is the last step's.
     """
     start = order.status
-    path = [*via, to] if not (new and to == start and not via) else []
-    steps, frm = ([(None, start)] if new else []), start
-    for status in path:
-        steps.append((frm, status))
-        frm = status
+    steps = [(None, start)] if new else []
+    if not (new and to == start):
+        steps.append((start, to))
     for a, b in steps:
         if b not in TRANSITIONS.get(a, set()):
             raise IllegalTransition(f"an order cannot go from {a} to {b}")
-    if path:
+    if steps[-1][0] is not None:
         for _, b in steps:
             stamp = TIMESTAMPS.get(b)
             if stamp and stamp not in changes:
