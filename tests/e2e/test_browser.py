@@ -12,7 +12,8 @@ folder), so they can run side by side under `pytest -n`:
   order page shows exactly the keys imported, under the sandbox banner → keys.txt downloads
   with the same keys → in another fresh browser the order is found again at /lookup (a wrong
   password gets the generic refusal), and the product shows sold out → the owner sees the
-  order, and `shop audit` passes;
+  order, refunds it through the sandbox gateway, the guest reads the reason and that the
+  money went back the way it came, and `shop audit` passes;
 - a referral: an invite link → register → buy with the sandbox gateway → the referrer signs in
   and sees the pending commission and the invite QR code on the distributor page.
 
@@ -699,7 +700,28 @@ def test_guest_buys_with_sandbox_and_looks_the_order_up(browser, owned_server, s
         )
         assert stat.locator(".stat-value").inner_text() == str(count), state
     assert owner.page.locator(f"main table a:text-is('{order_no}')").count() == len(keys)
+
+    # The owner refunds it; the sandbox takes the money back the way it came, and the guest
+    # reads the reason and where the money went.
+    owner.go(f"/admin/orders/{order_no}")
+    owner.page.fill("textarea[name=reason]", "Wrong region: these keys do not work in EU")
+    owner.submit(f"form[action$='/admin/orders/{order_no}/refund']")
+    assert owner.flash() == "Order refunded."
+    owner.go(f"/admin/orders/{order_no}")  # the gateway was asked just after the commit
+    assert "sent" in owner.text(".badge.refund-sent")
+    owner.shot("admin-order-refunded")
     owner.close()
+    after = Visitor(browser, owned_server, watch, album)
+    after.go("/lookup")
+    after.page.fill("input[name=order_no]", order_no)
+    after.page.fill("input[name=contact]", GUEST[0])
+    after.page.fill("input[name=query_password]", GUEST[1])
+    after.submit()
+    status = after.text("section.status")
+    assert "Wrong region: these keys do not work in EU" in status, status
+    assert "returned to Sandbox" in status, status
+    after.shot("order-refunded")
+    after.close()
     audit = shop_cli(shop_env, "audit")
 
     watch.assert_clean()
