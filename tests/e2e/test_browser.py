@@ -709,6 +709,7 @@ def test_guest_buys_with_sandbox_and_looks_the_order_up(browser, owned_server, s
     assert owner.flash() == "Order refunded."
     owner.go(f"/admin/orders/{order_no}")  # the gateway was asked just after the commit
     assert "sent" in owner.text(".badge.refund-sent")
+    assert "Delivered, then voided by the refund." in owner.text()
     owner.shot("admin-order-refunded")
     owner.close()
     after = Visitor(browser, owned_server, watch, album)
