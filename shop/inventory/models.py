@@ -14,7 +14,7 @@ class CardKey(BaseModel):
     belongs to (invariant 3)."""
 
     id = AutoField()
-    product = ForeignKeyField(Product, backref="keys", on_delete="RESTRICT")
+    product = ForeignKeyField(Product, backref="keys", on_delete="RESTRICT", index=False)
     secret = EncryptedField("cardkey.secret")
     secret_index = CharField(max_length=64)
     state = CharField(max_length=12, default="available")
@@ -25,6 +25,7 @@ class CardKey(BaseModel):
     sold_at = DateTimeField(null=True)
 
     class Meta:
+        # (product, ...) first in both: they also serve as the foreign key's index
         indexes = (
             (("product", "secret_index"), True),
             (("product", "state", "id"), False),

@@ -58,12 +58,12 @@ class Journal(BaseModel):
     """
 
     id = AutoField()
-    kind = CharField(max_length=64, index=True)
+    kind = CharField(max_length=64)
     memo = CharField(max_length=255, default="")
     ref = CharField(max_length=64, default="", index=True)
     idem_key = CharField(max_length=128, null=True, unique=True)
     actor_id = IntegerField(null=True)
-    created_at = DateTimeField(default=now, index=True)
+    created_at = DateTimeField(default=now)
 
 
 class Entry(BaseModel):

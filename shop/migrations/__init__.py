@@ -27,6 +27,7 @@ MIGRATIONS = [
     "m0006_withdrawals",
     "m0007_level_commission",
     "m0008_gateway_refunds",
+    "m0009_lean_indexes",
 ]
 
 _PG_LOCK_KEY = 0x6B617368  # "kash"
