@@ -87,18 +87,32 @@ def import_keys(product: Product, lines, actor=None, batch: str = "") -> dict:
     return {"imported": len(rows), "duplicates": total - len(rows), "too_long": too_long}
 
 
-def reserve(product_id: int, quantity: int, order_id: int, until=None) -> list[int]:
+def reserve(product_id: int, quantity: int, order_id: int, until=None) -> None:
     """Reserve `quantity` available keys of the product for the order, or raise SoldOut.
-    `until` is the reservation's expiry (None: held for an order already paid).
+    `until` is the reservation's expiry (None: held for an order already paid)."""
+    _take(product_id, quantity, order_id, ("reserved", until, None))
+
+
+def sell(product_id: int, quantity: int, order_id: int) -> None:
+    """Sell `quantity` available keys straight to a paid order that is delivered in the same
+    transaction (an API order), or raise SoldOut: two statements where reserving and then
+    selling the reserved keys take four, inside the write lock every buyer queues for."""
+    _take(product_id, quantity, order_id, ("sold", None, now()), sold=True)
+
+
+def _take(product_id: int, quantity: int, order_id: int, new_state: tuple, sold=False) -> None:
+    """Move `quantity` available keys to `new_state` (state, reserved_until, sold_at) for the
+    order, and the product's stock (and sold count) with them.
 
     The stock column is decremented with a guard (`stock >= quantity`) first: on SQLite the
     write lock is already ours (BEGIN IMMEDIATE), on PostgreSQL the row lock on the product
-    serialises buyers of the same product, so the key SELECT that follows cannot be raced.
+    serialises buyers of the same product, so the keys picked next cannot be raced. Fewer
+    keys than the stock promised means the two disagree: the sale is refused, not oversold.
     """
     row = run(
-        'UPDATE "product" SET "stock" = "stock" - ? WHERE "id" = ? AND "stock" >= ? '
-        'RETURNING "stock", "low_stock_threshold", "name"',
-        (quantity, product_id, quantity),
+        'UPDATE "product" SET "stock" = "stock" - ?, "sold_count" = "sold_count" + ? '
+        'WHERE "id" = ? AND "stock" >= ? RETURNING "stock", "low_stock_threshold", "name"',
+        (quantity, quantity if sold else 0, product_id, quantity),
     ).fetchone()
     if row is None:
         left = Product.select(Product.stock).where(Product.id == product_id).scalar() or 0
@@ -107,16 +121,15 @@ def reserve(product_id: int, quantity: int, order_id: int, until=None) -> list[i
         'SELECT "id" FROM "card_key" WHERE "product_id" = ? AND "state" = ? ORDER BY "id" LIMIT ?'
     )
     if is_postgres():
-        pick += " FOR UPDATE SKIP LOCKED"
-    ids = [r[0] for r in run(pick, (product_id, "available", quantity)).fetchall()]
-    if len(ids) != quantity:
-        # the stock column disagreed with the keys: refuse the sale rather than oversell
-        raise SoldOut(product_id, quantity, len(ids))
-    marks = ", ".join("?" for _ in ids)
+        # ARRAY() runs the pick once; PostgreSQL may run an IN (...) subquery per row tried,
+        # taking a fresh LIMIT of keys each time
+        keys = f'"id" = ANY(ARRAY({pick} FOR UPDATE SKIP LOCKED))'
+    else:
+        keys = f'"id" IN ({pick})'
     moved = run(
-        f'UPDATE "card_key" SET "state" = ?, "order_id" = ?, "reserved_until" = ? '
-        f'WHERE "id" IN ({marks}) AND "state" = ?',
-        ("reserved", order_id, until, *ids, "available"),
+        'UPDATE "card_key" SET "state" = ?, "reserved_until" = ?, "sold_at" = ?, "order_id" = ? '
+        f'WHERE {keys} AND "state" = ?',
+        (*new_state, order_id, product_id, "available", quantity, "available"),
     ).rowcount
     if moved != quantity:
         raise SoldOut(product_id, quantity, moved)
@@ -124,7 +137,6 @@ def reserve(product_id: int, quantity: int, order_id: int, until=None) -> list[i
     if threshold and stock <= threshold < stock + quantity:
         # crossed the threshold on the way down: tell staff once
         plugins.notify(event="product.low_stock", product_id=product_id, name=name, stock=stock)
-    return ids
 
 
 def sell_reserved(order_id: int, quantity: int) -> int:

@@ -145,7 +145,9 @@ def visible_product(product_id) -> Product:
 # placing -----------------------------------------------------------------------------------
 
 
-def _order_values(product: Product, quantity: int, user, fields: dict, points_raw=0, **extra):
+def _order_values(
+    product: Product, quantity: int, user, fields: dict, points_raw=0, status="pending", **extra
+):
     """The new order's columns at the buyer's price, and the points it uses (checked against
     the buyer's balance). Reads only: an API order computes this before it takes the write
     lock. With points, `amount` is what is left to pay in money after them."""
@@ -166,7 +168,7 @@ def _order_values(product: Product, quantity: int, user, fields: dict, points_ra
         points_used=used,
         points_value=value,
         cost=product.cost * quantity,
-        status="pending",
+        status=status,
         fields=json.dumps(fields, ensure_ascii=False) if fields else None,
         **extra,
     )
@@ -255,7 +257,9 @@ def place_paid_order(
 
     Everything that only reads (the product, the price, the fields) happens before the
     transaction, so the write lock is held for the writes alone, and on SQLite the writes of
-    concurrent API orders share one COMMIT (`group_commit`).
+    concurrent API orders share one COMMIT (`group_commit`). The order is inserted paid and
+    its keys are sold to it straight from stock (`_deliver(fresh=True)`), so it is written
+    once and updated once.
     """
     product = visible_product(product_id)
     qty = parse_quantity(product, quantity)
@@ -264,6 +268,7 @@ def place_paid_order(
         qty,
         user,
         clean_fields(product, fields),
+        status="paid",
         api_user_id=user.id,
         idem_key=idem_key,
         request_hash=request_hash,
@@ -274,14 +279,11 @@ def place_paid_order(
     def write() -> tuple[Order, bool]:
         if first is not None:
             first()
-        order = insert(Order, unless_exists=("api_user_id", "idem_key"), **values)
+        order = insert(Order, unless_exists=("api_user_id", "idem_key"), paid_at=now(), **values)
         if order is None:
             return _replayed_order(user, idem_key, request_hash), False
-        if product.kind == "card":
-            inventory.reserve(product.id, qty, order.id)
         _move_to_escrow(order, ledger.user_account(user.id, "wallet"), f"wallet:{order.order_no}")
-        transition(order, "paid", new=True, actor=user)
-        return _deliver(order), True
+        return _deliver(order, fresh=True), True
 
     try:
         return group_commit.run(write)
@@ -398,36 +400,49 @@ def deliver(order_id: int) -> Order:
         return _deliver(Order.get_by_id(order_id))
 
 
-def _deliver(order: Order) -> Order:
-    """`deliver` inside the caller's transaction, for an order it just read or moved."""
+def _deliver(order: Order, fresh: bool = False) -> Order:
+    """`deliver` inside the caller's transaction, for an order it just read or moved.
+
+    `fresh`: the order was inserted paid by this transaction (an API order). Its birth is
+    recorded with the step it takes here, and a card order's keys are still in stock: they
+    are sold to it straight away (SoldOut if there are too few), or reserved if it is held.
+    """
     if order.status != "paid":
         return order
     reasons = [r for r in plugins.fire("risk_check", order=order) if r]
     if reasons:
-        transition(order, "held", reason="; ".join(map(str, reasons)))
+        if fresh and order.kind == "card":
+            inventory.reserve(order.product_id, order.quantity, order.id)
+        transition(order, "held", new=fresh, reason="; ".join(map(str, reasons)))
         return order
     if order.kind == "card":
-        moved = inventory.sell_reserved(order.id, order.quantity)
-        if moved != order.quantity:
+        if fresh:
+            inventory.sell(order.product_id, order.quantity, order.id)
+        elif inventory.sell_reserved(order.id, order.quantity) != order.quantity:
             _refund_in_tx(order, "The reserved stock could not be delivered.")
             return order
     else:
         result = plugins.fire("deliver", order=order, product=order.product)
         items = [str(i) for r in result for i in (r if isinstance(r, list) else [r])]
         if not items:
+            if fresh:
+                transition(order, "paid", new=True)
             return order  # waits in the staff delivery queue
         DeliveryItem.insert_many([{"order": order.id, "secret": s} for s in items]).execute()
-    _mark_delivered(order)
+    _mark_delivered(order, new=fresh)
     return order
 
 
-def _mark_delivered(order: Order, actor=None) -> None:
+def _mark_delivered(order: Order, actor=None, new: bool = False) -> None:
     hours = settings.get("escrow.hours")
-    transition(order, "delivered", actor=actor, settle_after=now() + timedelta(hours=hours))
-    run(
-        'UPDATE "product" SET "sold_count" = "sold_count" + ? WHERE "id" = ?',
-        (order.quantity, order.product_id),
+    transition(
+        order, "delivered", actor=actor, new=new, settle_after=now() + timedelta(hours=hours)
     )
+    if not (new and order.kind == "card"):  # a fresh order's keys were counted as sold
+        run(
+            'UPDATE "product" SET "sold_count" = "sold_count" + ? WHERE "id" = ?',
+            (order.quantity, order.product_id),
+        )
 
 
 def deliver_manually(order: Order, lines: list[str], actor) -> Order:

@@ -55,6 +55,11 @@ def can(order: Order, to: str) -> bool:
     return to in TRANSITIONS.get(order.status, set())
 
 
+# The statuses an order inserted in a status has been through: an API order is inserted paid,
+# because it is paid in the transaction that creates it.
+BIRTHS = {"pending": ("pending",), "paid": ("pending", "paid")}
+
+
 def transition(
     order: Order,
     to: str,
@@ -67,23 +72,26 @@ def transition(
     """Move `order` to status `to`, with any other column `changes`, inside the caller's
     transaction; updates `order` in place and returns it.
 
-    `new=True` first records the birth of an order just inserted in its status; `to` is then
-    that status (the birth alone) or the next one: an API order is placed and paid in one
-    transaction, and both steps, each with its event and hook, cost one UPDATE and one INSERT.
-    `reason` is the last step's.
+    `new=True` first records the birth of an order just inserted in its status (with that
+    status's timestamp already in the row); `to` is then that status (the birth alone) or the
+    next one: an API order is inserted paid and delivered in one transaction, and its three
+    steps, each with its event and hook, cost one UPDATE and one INSERT. `reason` is the last
+    step's.
     """
     start = order.status
-    steps = [(None, start)] if new else []
-    if not (new and to == start):
-        steps.append((start, to))
-    for a, b in steps:
+    path = (None, *BIRTHS[start]) if new else ()
+    # the birth is the buyer's doing (None for a guest); the move is the actor's
+    steps = [(a, b, order.user_id) for a, b in zip(path, path[1:], strict=False)]
+    moving = not (new and to == start)
+    if moving:
+        steps.append((start, to, getattr(actor, "id", actor)))
+    for a, b, _ in steps:
         if b not in TRANSITIONS.get(a, set()):
             raise IllegalTransition(f"an order cannot go from {a} to {b}")
-    if steps[-1][0] is not None:
-        for _, b in steps:
-            stamp = TIMESTAMPS.get(b)
-            if stamp and stamp not in changes:
-                changes[stamp] = now()
+    if moving:
+        stamp = TIMESTAMPS.get(to)
+        if stamp and stamp not in changes:
+            changes[stamp] = now()
         if reason:
             changes.setdefault("reason", reason)
         fields = Order._meta.fields
@@ -98,18 +106,16 @@ def transition(
         order.status = to
         for name, value in changes.items():
             setattr(order, name, value)
-    actor_id = getattr(actor, "id", actor)
     stamp = now()
-    events = [
-        (a, b, actor_id, reason if i == len(steps) - 1 else "") for i, (a, b) in enumerate(steps)
-    ]
+    last = len(steps) - 1
+    events = [(a, b, who, reason if i == last else "") for i, (a, b, who) in enumerate(steps)]
     run(
         'INSERT INTO "order_event" ("order_id", "from_status", "to_status", "actor_id", '
         '"reason", "created_at") VALUES ' + ", ".join("(?, ?, ?, ?, ?, ?)" for _ in events),
         [x for a, b, who, why in events for x in (order.id, a, b, who, why, stamp)],
     )
-    for a, b, _, why in events:
-        _announce(order, a, b, actor_id, why)
+    for a, b, who, why in events:
+        _announce(order, a, b, who, why)
     return order
 
 
