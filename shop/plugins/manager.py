@@ -37,6 +37,7 @@ class Registry:
         self.plugins: dict[str, PluginInfo] = {}
         self._state: dict | None = None
         self._state_at = 0.0
+        self._callers: dict[str, tuple[list, bool]] = {}
         if not safe_mode:
             for info in discover():
                 if self._register(info):
@@ -66,6 +67,7 @@ class Registry:
         if self._state is None or time.monotonic() - self._state_at > CACHE_SECONDS:
             self._state = {s.name: s for s in PluginState.select()}
             self._state_at = time.monotonic()
+            self._callers = {}
         return self._state
 
     def is_enabled(self, name: str) -> bool:
@@ -165,19 +167,27 @@ class Registry:
 
     # calling hooks ---------------------------------------------------------------------
 
-    def _impls(self, hook_name: str):
-        enabled = self.enabled_names()
-        hook = getattr(self.pm.hook, hook_name)
-        return [i for i in hook.get_hookimpls() if i.plugin_name in enabled]
+    def _implementations(self, hook_name: str) -> tuple[list, bool]:
+        """The enabled implementations of a hook in call order, and whether it stops at the
+        first result; worked out once per enabled-state snapshot (a flash sale fires eight
+        hooks an order, mostly with nobody listening)."""
+        self._states()  # a fresh snapshot forgets the ones worked out before
+        found = self._callers.get(hook_name)
+        if found is None:
+            enabled = self.enabled_names()
+            hook = getattr(self.pm.hook, hook_name)
+            impls = [i for i in reversed(hook.get_hookimpls()) if i.plugin_name in enabled]
+            first_only = hook.spec is not None and hook.spec.opts.get("firstresult", False)
+            found = self._callers[hook_name] = (impls, first_only)
+        return found
 
     def fire(self, hook_name: str, **kwargs) -> list:
         """Call every enabled implementation, each on its own: one that raises is logged and
         the others still run. Returns the non-None results, in pluggy's call order; for a
         `firstresult` hook (`deliver`) the calls stop at the first one, as its spec promises."""
-        spec = getattr(self.pm.hook, hook_name).spec
-        first_only = spec is not None and spec.opts.get("firstresult", False)
+        impls, first_only = self._implementations(hook_name)
         results = []
-        for impl in reversed(self._impls(hook_name)):
+        for impl in impls:
             args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
             try:
                 result = impl.function(**args)
