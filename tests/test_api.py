@@ -21,7 +21,7 @@ from openapi_spec_validator import validate as validate_spec
 from selling import card_product, customer
 from werkzeug.security import generate_password_hash
 
-from shop import invariants, ledger
+from shop import invariants, ledger, plugins
 from shop.accounts import service as accounts
 from shop.api import client as api_client
 from shop.api import keys, signing
@@ -30,7 +30,8 @@ from shop.api.openapi import document
 from shop.catalog.models import Product
 from shop.clock import now
 from shop.inventory.models import CardKey
-from shop.orders.models import Order
+from shop.orders import service as orders
+from shop.orders.models import Order, OrderEvent
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDERS = "/api/v1/orders"
@@ -335,6 +336,80 @@ def test_order_is_paid_from_the_wallet_and_delivered(client, buyer):
     assert Product.get_by_id(product.id).stock == 2
     again = call(client, buyer, "GET", f"/api/v1/orders/{order['order_no']}")
     assert conforms(again, "/api/v1/orders/{order_no}") == order
+    healthy()
+
+
+def _history(order) -> list[tuple]:
+    events = OrderEvent.select().where(OrderEvent.order == order.id).order_by(OrderEvent.id)
+    return [(e.from_status, e.to_status, e.actor_id, e.reason) for e in events]
+
+
+@pytest.mark.pg
+def test_an_api_order_written_paid_keeps_its_whole_history(client, buyer, monkeypatch):
+    """Inserted paid and delivered in one transaction, the order still shows every step of its
+    lifecycle (the buyer placed and paid it, the shop delivered it), each order hook fires
+    once, and the product counts the sale with its stock."""
+    fired = []
+    real_fire = plugins.fire
+    monkeypatch.setattr(
+        plugins, "fire", lambda hook, **kw: fired.append(hook) or real_fire(hook, **kw)
+    )
+    product = card_product(keys=5)
+    response = buy(client, buyer, product.id, 2)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    order = Order.get(Order.order_no == response.get_json()["order_no"])
+    uid = buyer.user.id
+    assert _history(order) == [
+        (None, "pending", uid, ""),
+        ("pending", "paid", uid, ""),
+        ("paid", "delivered", None, ""),
+    ]
+    assert [h for h in fired if h.startswith("order_")] == [
+        "order_created",
+        "order_paid",
+        "order_delivered",
+    ]
+    assert order.paid_at and order.delivered_at and order.settle_after > order.delivered_at
+    sold = CardKey.select().where(CardKey.order_id == order.id)
+    assert [k.state for k in sold] == ["sold", "sold"] and all(k.sold_at for k in sold)
+    stored = Product.get_by_id(product.id)
+    assert (stored.stock, stored.sold_count) == (3, 2)
+    healthy()
+
+
+@pytest.mark.pg
+def test_an_api_order_held_for_review_keeps_its_keys_reserved(client, buyer, monkeypatch):
+    """A risk_check plugin holds the paid order: its keys are reserved for it, not sold and
+    not shown, until staff release it."""
+    real_fire = plugins.fire
+    monkeypatch.setattr(
+        plugins,
+        "fire",
+        lambda hook, **kw: ["velocity"] if hook == "risk_check" else real_fire(hook, **kw),
+    )
+    product = card_product(keys=3)
+    response = buy(client, buyer, product.id, 2)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    answer = response.get_json()
+    assert answer["status"] == "held" and answer["items"] == []
+    order = Order.get(Order.order_no == answer["order_no"])
+    assert _history(order)[-1] == ("paid", "held", None, "velocity")
+    assert len(_history(order)) == 3
+
+    def key_states():
+        return [k.state for k in CardKey.select().where(CardKey.order_id == order.id)]
+
+    assert key_states() == ["reserved", "reserved"]
+    stored = Product.get_by_id(product.id)
+    assert (stored.stock, stored.sold_count) == (1, 0)
+    assert wallet(buyer.user) == 10_000 - 2 * product.price
+    healthy()
+
+    monkeypatch.undo()
+    released = orders.release_held(order, actor=None)
+    assert released.status == "delivered"
+    assert key_states() == ["sold", "sold"]
+    assert Product.get_by_id(product.id).sold_count == 2
     healthy()
 
 
