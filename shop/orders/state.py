@@ -8,6 +8,8 @@ a transition made by someone other than the buyer (staff) is also written to the
 log. The matching plugin hook fires after the transaction commits.
 """
 
+from itertools import pairwise
+
 from shop import plugins
 from shop.audit import record
 from shop.clock import now
@@ -81,7 +83,7 @@ def transition(
     start = order.status
     path = (None, *BIRTHS[start]) if new else ()
     # the birth is the buyer's doing (None for a guest); the move is the actor's
-    steps = [(a, b, order.user_id) for a, b in zip(path, path[1:], strict=False)]
+    steps = [(a, b, order.user_id) for a, b in pairwise(path)]
     moving = not (new and to == start)
     if moving:
         steps.append((start, to, getattr(actor, "id", actor)))
