@@ -517,6 +517,9 @@ def test_recharge_fields_are_checked_against_their_pattern(client, buyer):
     # a recharge waits for staff (or a supplier plugin): paid, no items yet
     assert good.status_code == 201
     assert good.get_json()["status"] == "paid" and good.get_json()["items"] == []
+    waiting = Order.get(Order.order_no == good.get_json()["order_no"])
+    uid = buyer.user.id
+    assert _history(waiting) == [(None, "pending", uid, ""), ("pending", "paid", uid, "")]
 
 
 def test_client_sent_price_and_amount_are_ignored(client, buyer):
