@@ -7,6 +7,7 @@ from shop import ledger
 from shop.accounts import service as accounts
 from shop.catalog.models import Product
 from shop.inventory import service as inventory
+from shop.orders import service as orders
 from shop.payments import service as payments
 from shop.payments.gateway import Gateway
 
@@ -18,6 +19,14 @@ def card_product(keys: int = 5, price: int = 1000, cost: int = 600, **extra) -> 
     if keys:
         inventory.import_keys(product, [f"KEY-{product.id}-{i:05d}" for i in range(keys)])
     return Product.get_by_id(product.id)
+
+
+def pending_order(product: Product, user=None):
+    """One key of `product` ordered at checkout, unpaid: a guest's (with a contact and a query
+    password) unless `user` is given."""
+    if user is None:
+        return orders.place_order(product.id, 1, contact="guest@example.com", query_password="pw12")
+    return orders.place_order(product.id, 1, user=user)
 
 
 def customer(email: str = "buyer@example.com", wallet: int = 0):

@@ -22,7 +22,7 @@ from paying import (
     md5_sign,
 )
 from processes import ROOT, Started, shop_env, wait_for
-from selling import balance, card_product, customer
+from selling import balance, card_product, customer, pending_order
 from werkzeug.serving import make_server
 
 from shop import invariants, ledger
@@ -61,12 +61,7 @@ class World:
     def pay(self, user=None, price=1000) -> Order:
         """An order paid at the cashier, its notify delivered to the shop."""
         product = card_product(price=price)
-        if user is None:
-            order = orders.place_order(
-                product.id, 1, contact="g@example.com", query_password="pw12"
-            )
-        else:
-            order = orders.place_order(product.id, 1, user=user)
+        order = pending_order(product, user)
         start = self.shop.get(f"/test/pay/{order.order_no}/epay")
         url = urlsplit(start.headers["Location"])
         page = self.cashier.get(f"{url.path}?{url.query}")

@@ -9,7 +9,7 @@ import pytest
 from conftest import login, submit
 from flask.testing import FlaskClient
 from paying import add_checkout_stand_in
-from selling import balance, card_product, customer
+from selling import balance, card_product, customer, pending_order
 
 from shop import invariants, ledger, settings
 from shop.audit.models import AuditLog
@@ -82,12 +82,7 @@ def broken_sandbox(shop, monkeypatch):
 def pay_by_sandbox(client, user=None, price=1000) -> Order:
     """An order paid through the sandbox at checkout (a guest's unless `user`)."""
     product = card_product(price=price)
-    if user is None:
-        order = orders.place_order(
-            product.id, 1, contact="guest@example.com", query_password="open-sesame"
-        )
-    else:
-        order = orders.place_order(product.id, 1, user=user)
+    order = pending_order(product, user)
     assert client.get(f"/test/pay/{order.order_no}/sandbox").status_code == 303
     order = Order.get_by_id(order.id)
     assert order.status == "delivered" and order.gateway == "sandbox"
