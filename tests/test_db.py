@@ -48,6 +48,30 @@ def test_an_outer_savepoint_rolls_back_after_an_inner_one_did(notes):
 
 
 @pytest.mark.pg
+def test_a_savepoint_larger_than_memory_pages_rolls_back_whole(notes):
+    """A failing savepoint that rewrote far more than the statement journal's 64 KiB (kept
+    in memory on SQLite) still restores every page it touched."""
+    with db.atomic():
+        for i in range(200):
+            Note.create(text=f"kept {i:04d} " + "x" * 200)
+        with pytest.raises(Refused), db.atomic():
+            run('UPDATE "note" SET "text" = "text" || ?', ("!",))
+            for i in range(2000):
+                Note.create(text=f"gone {i:04d} " + "y" * 200)
+            raise Refused
+    assert texts() == [f"kept {i:04d} " + "x" * 200 for i in range(200)]
+
+
+def test_sqlite_commits_are_durable(database):
+    """WAL with synchronous=FULL: a COMMIT returns only once it is on disk, so a payment
+    answered as taken survives a power cut."""
+    if database.__class__.__name__ != "SqliteDatabase":
+        pytest.skip("SQLite only")
+    assert run("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert run("PRAGMA synchronous").fetchone()[0] == 2
+
+
+@pytest.mark.pg
 def test_a_failed_savepoint_leaves_the_transaction_usable(notes):
     """On PostgreSQL a failed statement aborts the transaction until the savepoint is rolled
     back; after it, the same transaction writes and commits."""
