@@ -429,6 +429,21 @@ def test_same_idempotency_key_and_body_is_the_same_order(client, buyer):
     assert Product.get_by_id(product.id).stock == 4
 
 
+@pytest.mark.pg
+def test_a_retry_after_the_last_key_sold_still_gets_its_order(client, buyer):
+    """The answer to the order that took the last key was lost; the client retries with the
+    same Idempotency-Key: it gets that order with its key, not "sold out"."""
+    product = card_product(keys=1)
+    first = buy(client, buyer, product.id, 1, idem="last-one")
+    retry = buy(client, buyer, product.id, 1, idem="last-one")
+    assert first.status_code == 201 and retry.status_code == 200
+    assert conforms(retry, "/api/v1/orders", "post") == first.get_json()
+    assert len(retry.get_json()["items"]) == 1
+    changed = buy(client, buyer, product.id, 2, idem="last-one")
+    assert conforms(changed, "/api/v1/orders", "post")["error"]["code"] == "idempotency_conflict"
+    assert Order.select().count() == 1 and wallet(buyer.user) == 9000
+
+
 def test_idempotency_keys_are_per_user(client, buyer):
     other = new_buyer("other@example.com")
     product = card_product(keys=5)
@@ -469,6 +484,16 @@ def test_short_wallet_is_402_and_changes_nothing(client, app, owner):
     assert Order.select().count() == 0
     assert CardKey.select().where(CardKey.state == "available").count() == 3
     healthy()
+
+
+def test_sold_out_is_said_before_a_short_wallet(client, app, owner):
+    """Topping up would not help a buyer of a sold-out product: they hear "sold out"."""
+    poor = new_buyer("poor@example.com", wallet=100)
+    product = card_product(keys=1, price=1000)
+    response = buy(client, poor, product.id, 2)
+    assert response.status_code == 409
+    assert conforms(response, "/api/v1/orders", "post")["error"]["code"] == "sold_out"
+    assert wallet(poor.user) == 100 and Order.select().count() == 0
 
 
 @pytest.mark.parametrize("quantity", [0, -1, 1.5, 2.0, "2", "abc", 10**30, True, None, [1]])

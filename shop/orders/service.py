@@ -263,6 +263,16 @@ def place_paid_order(
     """
     product = visible_product(product_id)
     qty = parse_quantity(product, quantity)
+    if product.kind == "card" and (product.stock or 0) < qty:
+        # Sold out already: said before any balance check, and without the write lock (after
+        # a flash sale's last key, every request ends here). A retry of the order that took
+        # the last keys still gets that order.
+        replayed = _replayed_order(user, idem_key, request_hash)
+        if replayed is None:
+            raise OrderError(
+                _sold_out_message(SoldOut(product.id, qty, product.stock or 0)), "sold_out", 409
+            )
+        return replayed, False
     values = _order_values(
         product,
         qty,
@@ -291,10 +301,11 @@ def place_paid_order(
         raise OrderError(_sold_out_message(exc), "sold_out", 409) from None
 
 
-def _replayed_order(user, idem_key: str, request_hash: str) -> Order:
-    """The order an Idempotency-Key already placed, if asked for with the same request."""
-    existing = Order.get((Order.api_user_id == user.id) & (Order.idem_key == idem_key))
-    if existing.request_hash != request_hash:
+def _replayed_order(user, idem_key: str, request_hash: str) -> Order | None:
+    """The order an Idempotency-Key already placed (None if it placed none), if asked for
+    with the same request."""
+    existing = Order.get_or_none((Order.api_user_id == user.id) & (Order.idem_key == idem_key))
+    if existing is not None and existing.request_hash != request_hash:
         raise OrderError(
             N_("This Idempotency-Key was used for a different request."),
             "idempotency_conflict",
