@@ -209,3 +209,65 @@ def test_behind_a_proxy_the_throttle_counts_the_real_client(db_url, tmp_path, mo
     response = login(owner, "owner@example.com", "owner-pass-1")
     assert response.status_code == 302
     assert "Secure" in response.headers["Set-Cookie"]
+
+
+def role_of(app, user_id):
+    with app.app_context():
+        return User.get_by_id(user_id).role
+
+
+def change_role(client, user_id, role):
+    url = f"/admin/users/{user_id}"
+    return submit(client, f"{url}/role", {"role": role}, form_url=url)
+
+
+def test_the_owner_makes_a_customer_staff_and_back(app, owner):
+    with app.app_context():
+        alice = service.register("alice@example.com", "alice-pass-1")
+        owner_id = User.get(User.role == "owner").id
+    helper = app.test_client()
+    login(helper, "alice@example.com", "alice-pass-1")
+    assert helper.get("/admin/").status_code == 403
+
+    boss = app.test_client()
+    login(boss, *owner)
+    made = change_role(boss, alice.id, "staff")
+    assert made.status_code == 303 and role_of(app, alice.id) == "staff"
+    # the change ends alice's session: she signs in again and then has the admin
+    assert helper.get("/admin/").status_code == 302
+    login(helper, "alice@example.com", "alice-pass-1")
+    assert helper.get("/admin/").status_code == 200
+
+    # staff cannot hand out roles, neither to others nor to themselves
+    assert change_role(helper, alice.id, "customer").status_code == 403
+    assert role_of(app, alice.id) == "staff"
+
+    back = change_role(boss, alice.id, "customer")
+    assert back.status_code == 303 and role_of(app, alice.id) == "customer"
+    assert helper.get("/admin/").status_code == 302  # signed out again
+    assert role_of(app, owner_id) == "owner"
+
+
+@pytest.mark.parametrize(
+    ("role", "message"),
+    [("owner", "The shop has one owner"), ("admin", "Unknown role"), ("", "Unknown role")],
+)
+def test_a_second_owner_or_an_unknown_role_is_refused(client, app, owner, role, message):
+    with app.app_context():
+        alice = service.register("alice@example.com", "alice-pass-1")
+        owner_id = User.get(User.role == "owner").id
+    login(client, *owner)
+    refused = change_role(client, alice.id, role)
+    assert refused.status_code == 400
+    assert message in refused.get_data(as_text=True)
+    assert role_of(app, alice.id) == "customer"
+    # nor can the owner's own role be taken: the shop would have none
+    with app.app_context(), pytest.raises(service.AccountError):
+        service.set_role(User.get_by_id(owner_id), "staff", actor=None)
+    assert role_of(app, owner_id) == "owner"
+
+
+def test_registering_a_second_owner_is_refused(app, owner):
+    with app.app_context(), pytest.raises(service.AccountError, match="already has its owner"):
+        service.register("second@example.com", "second-pass-1", role="owner")
+    assert [u.email for u in users(app) if u.role == "owner"] == ["owner@example.com"]

@@ -416,3 +416,18 @@ def test_help_lists_every_command_with_its_purpose(app):
 
     assert {"init", "settings", "user", "plugins", "audit", "worker"} <= set(shop_cli.commands)
     check(shop_cli, ["shop"])
+
+
+def test_user_role_makes_staff_and_refuses_owner_and_unknown_users(app, cli, owner):
+    _, alice = cli("user", "add", "--email", "alice@example.com", "--password", "alice-pass-1")
+    code, out = cli("user", "role", str(alice["id"]), "staff")
+    assert code == 0 and out == {"id": alice["id"], "role": "staff"}
+    assert in_app(app, lambda: User.get_by_id(alice["id"]).role) == "staff"
+    assert_bad_input(cli("user", "role", "999", "staff"), "no user has the id 999")
+    code, _ = cli("user", "role", str(alice["id"]), "owner")
+    assert code == 2  # not a choice: the shop has one owner
+    assert_bad_input(
+        cli("user add --email second@example.com --password second-pass-1 --role owner"),
+        "already has its owner",
+    )
+    assert in_app(app, lambda: User.get_by_id(alice["id"]).role) == "staff"

@@ -103,6 +103,8 @@ def register(
             role=repr(role),
             roles=", ".join(ROLES),
         )
+    if role == "owner" and owner_exists():
+        raise AccountError(N_("The shop already has its owner; add staff instead."))
     phone = clean_phone(phone) if phone else None
     referrer = None
     if referrer_code:
@@ -221,17 +223,25 @@ def request_password_reset(email: str, secret_key: str, url_for_token) -> None:
 
 
 def set_role(user: User, role: str, actor) -> None:
+    """Make a customer staff or staff a customer. The shop has exactly one owner, so that
+    role is neither given nor taken here. The user's sessions end, so the new role applies
+    from their next request rather than whenever they sign in again."""
     if role not in ROLES:
         raise AccountError(
             N_("Unknown role %(role)s; choose one of: %(roles)s."),
             role=repr(role),
             roles=", ".join(ROLES),
         )
+    if role == "owner" or user.role == "owner":
+        raise AccountError(N_("The shop has one owner; that role cannot be given or taken."))
+    if role == user.role:
+        return
     with db.atomic():
         User.update(role=role, session_version=User.session_version + 1).where(
-            User.id == user.id
+            (User.id == user.id) & (User.role != "owner")
         ).execute()
-        record("user.role", target=f"user:{user.id}", actor=actor, role=role)
+        record("user.role", target=f"user:{user.id}", actor=actor, role=role, was=user.role)
+    user.role = role
 
 
 def set_locale(user: User, locale: str) -> None:

@@ -7,6 +7,7 @@ from flask import current_app
 
 from shop import invariants, plugins, settings
 from shop.accounts import service as accounts
+from shop.accounts.models import User
 from shop.cli.base import BadInput, CheckFailed, command, shop_cli
 from shop.i18n import LANGUAGES
 
@@ -59,7 +60,7 @@ def settings_set(key, value):
 
 @shop_cli.group(name="user")
 def user_group():
-    """Create accounts."""
+    """Create accounts and change their role."""
 
 
 @command(group=user_group, name="add")
@@ -71,11 +72,23 @@ def user_group():
 def user_add(email, password, role, phone, referrer):
     """Create an account; prints its id and invite code.
 
-    ROLE is customer, staff or owner. --referrer binds the account to the user whose invite
+    ROLE is customer or staff (owner only while the shop has none). --referrer binds the account to the user whose invite
     code it is, as a registration through their invite link would.
     """
     user = accounts.register(email, password, phone=phone, role=role, referrer_code=referrer)
     return {"id": user.id, "invite_code": user.invite_code}
+
+
+@command(group=user_group, name="role")
+@click.argument("user_id", type=int)
+@click.argument("role", type=click.Choice(["customer", "staff"]))
+def user_role(user_id, role):
+    """Make a customer staff, or staff a customer; their sessions end."""
+    user = User.get_or_none(User.id == user_id)
+    if user is None:
+        raise BadInput(f"no user has the id {user_id}", "not_found")
+    accounts.set_role(user, role, actor=None)
+    return {"id": user.id, "role": user.role}
 
 
 @shop_cli.group(name="plugins")

@@ -1,5 +1,6 @@
 """Admin pages for distribution: commission rates (the shop's and each product's), totals, and
-one user's upline, downline and commission, where staff may change the user's referrer.
+one user's upline, downline and commission, where staff may change the user's referrer and
+the owner the user's role.
 
 Routes join the admin blueprint; each POST calls one service function and a refusal shows the
 page again with the reason and a 400.
@@ -12,6 +13,7 @@ from flask_login import current_user
 from peewee import fn
 
 from shop import settings
+from shop.accounts import service as accounts
 from shop.accounts.models import User
 from shop.admin.nav import nav_item
 from shop.admin.views import bp, staff_required
@@ -89,7 +91,7 @@ def distribution_product_rates():
     return redirect(url_for("admin.distribution_page"), 303)
 
 
-def _user_page(user: User, error=None, status=200):
+def _user_page(user: User, error=None, status=200, role_error=None):
     history = (
         AuditLog.select()
         .where((AuditLog.action == "user.referrer") & (AuditLog.target == f"user:{user.id}"))
@@ -109,6 +111,7 @@ def _user_page(user: User, error=None, status=200):
         percent=rates.format_percent,
         history=list(history),
         error=error,
+        role_error=role_error,
     )
     return page, status
 
@@ -134,4 +137,19 @@ def user_referrer(user_id):
     except Refusal as exc:
         return _user_page(user, exc.translated(), 400)
     flash(_("Referrer changed."), "success")
+    return redirect(url_for("admin.user_detail", user_id=user.id), 303)
+
+
+@bp.route("/users/<int:user_id>/role", methods=["POST"])
+@staff_required
+def user_role(user_id):
+    """Only the owner hands out (or takes back) staff rights."""
+    if not current_user.is_owner:
+        abort(403)
+    user = _user(user_id)
+    try:
+        accounts.set_role(user, request.form.get("role", ""), current_user)
+    except Refusal as exc:
+        return _user_page(user, status=400, role_error=exc.translated())
+    flash(_("User #%(id)d is now %(role)s.", id=user.id, role=_(user.role)), "success")
     return redirect(url_for("admin.user_detail", user_id=user.id), 303)
