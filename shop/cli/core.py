@@ -72,8 +72,9 @@ def user_group():
 def user_add(email, password, role, phone, referrer):
     """Create an account; prints its id and invite code.
 
-    ROLE is customer or staff (owner only while the shop has none). --referrer binds the account to the user whose invite
-    code it is, as a registration through their invite link would.
+    ROLE is customer or staff (owner only while the shop has none). --referrer binds the
+    account to the user whose invite code it is, as a registration through their invite
+    link would.
     """
     user = accounts.register(email, password, phone=phone, role=role, referrer_code=referrer)
     return {"id": user.id, "invite_code": user.invite_code}
