@@ -135,6 +135,31 @@ def test_image_upload_is_checked_stored_and_served(app, staff, tmp_path):
     assert staff.get("/uploads/..%2Fsecret_key").status_code == 404
 
 
+def test_a_replaced_image_leaves_the_disk_unless_something_still_shows_it(app, staff):
+    new_product(staff, image_file=(io.BytesIO(PNG), "first.png"))
+    new_product(staff, image_file=(io.BytesIO(PNG), "second.png"))
+    first, second = products(app)
+    uploads = Path(app.instance_path)
+
+    def replace(product, **fields):
+        url = f"/admin/products/{product.id}"
+        form = {**GOOD, "visible": "1", "image": product.image, **fields}
+        assert submit(staff, url, form).status_code == 303
+        return products(app)[product.id - first.id]
+
+    # another product's description shows the second image: replacing it keeps the file
+    replace(first, description=f'<p><img src="{second.image}" alt="also"></p>')
+    replace(second, image_file=(io.BytesIO(PNG), "newer.png"))
+    assert (uploads / second.image.lstrip("/")).exists()
+
+    # the first image, shown nowhere else, goes when the product gets a new one
+    updated = replace(first, image_file=(io.BytesIO(PNG), "third.png"))
+    assert updated.image != first.image
+    assert not (uploads / first.image.lstrip("/")).exists()
+    assert (uploads / updated.image.lstrip("/")).read_bytes() == PNG
+    assert staff.get(updated.image).status_code == 200
+
+
 @pytest.mark.parametrize(
     "upload, message",
     [

@@ -9,6 +9,7 @@ Every change writes an audit record in the same transaction. Problems and warnin
 `shop.messages` messages: English as strings (CLI, logs), `translated()` on the admin pages.
 """
 
+import functools
 import json
 import re
 import secrets
@@ -288,6 +289,22 @@ def _store_image(data: bytes, kind: str) -> str:
     return f"/uploads/{name}"
 
 
+def _drop_if_unused(path: str) -> None:
+    """Delete an uploaded image no product shows any more (after the edit that replaced it
+    committed). Staff may have typed the same path into another product or a description,
+    so it goes only when nothing mentions it."""
+    name = path.removeprefix("/uploads/")
+    if not path.startswith("/uploads/") or not UPLOAD_NAME_RE.match(name):
+        return
+    used = (
+        Product.select()
+        .where((Product.image == path) | Product.description.contains(path))
+        .exists()
+    )
+    if not used:
+        (upload_dir() / name).unlink(missing_ok=True)
+
+
 # categories ----------------------------------------------------------------------------------
 
 
@@ -488,6 +505,8 @@ def update_product(product: Product, raw: Mapping, upload=None, actor=None):
         values, warnings, image = _clean_product(raw, product, upload)
         if image:
             values["image"] = _store_image(*image)
+        if values["image"] != product.image:
+            db.after_commit(functools.partial(_drop_if_unused, product.image))
         if values["kind"] != product.kind:
             values["stock"] = 0 if values["kind"] == "card" else None
         changes = _changes(product, values)
