@@ -223,16 +223,16 @@ def request_password_reset(email: str, secret_key: str, url_for_token) -> None:
 
 
 def set_role(user: User, role: str, actor) -> None:
-    """Make a customer staff or staff a customer. The shop has exactly one owner, so that
-    role is neither given nor taken here. The user's sessions end, so the new role applies
-    from their next request rather than whenever they sign in again."""
+    """Make a customer staff or staff a customer. The shop has one owner, so that role is
+    never taken, and given only while nobody has it. The user's sessions end, so the new
+    role applies from their next request rather than whenever they sign in again."""
     if role not in ROLES:
         raise AccountError(
             N_("Unknown role %(role)s; choose one of: %(roles)s."),
             role=repr(role),
             roles=", ".join(ROLES),
         )
-    if role == "owner" or user.role == "owner":
+    if user.role == "owner" or (role == "owner" and owner_exists()):
         raise AccountError(N_("The shop has one owner; that role cannot be given or taken."))
     if role == user.role:
         return
