@@ -371,3 +371,44 @@ def test_staff_refund_a_completed_order_and_commission_is_clawed_back(client, ap
         assert ledger.balance(ledger.user_account(people["b"][0], "commission_available")) == 0
         assert ledger.balance(ledger.user_account(people["c"][0], "wallet")) == 5000
     healthy(app)
+
+
+@pytest.mark.pg
+def test_two_staff_moving_users_under_each_other_at_once_never_make_a_cycle(app, people):
+    """Carol under Dave and Dave under Carol, asked at the same moment: one change is made,
+    the other is refused as a cycle, round after round."""
+    import threading
+
+    c_id, c_code = people["c"]
+    with app.app_context():
+        dave = accounts.register("dave@example.com", "password-d")
+    d_id, d_code = dave.id, dave.invite_code
+
+    def move(user_id, code, barrier, outcomes):
+        with app.app_context():
+            who = User.get_by_id(user_id)
+            barrier.wait()
+            try:
+                referrals.change_referrer(who, code, actor=None, reason="race")
+                outcomes.append("moved")
+            except referrals.ReferralError:
+                outcomes.append("refused")
+
+    for _ in range(10):
+        with app.app_context():
+            User.update(referrer=None).where(User.id.in_([c_id, d_id])).execute()
+        barrier, outcomes = threading.Barrier(2), []
+        threads = [
+            threading.Thread(target=move, args=(c_id, d_code, barrier, outcomes)),
+            threading.Thread(target=move, args=(d_id, c_code, barrier, outcomes)),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["moved", "refused"]
+        with app.app_context():
+            referrers = {
+                u.id: u.referrer_id for u in User.select().where(User.id.in_([c_id, d_id]))
+            }
+        assert referrers in ({c_id: d_id, d_id: None}, {c_id: None, d_id: c_id})

@@ -11,9 +11,10 @@ B invited A), which would make the commission chain endless.
 from shop.accounts.models import User
 from shop.accounts.service import find_by_invite_code
 from shop.audit import record
-from shop.db import db
+from shop.db import db, is_postgres, run
 from shop.messages import N_, Refusal
 
+REFERRER_CHANGE_LOCK = 0x6B617368_5245  # "kash" "RE": one referrer change at a time
 REFERRAL_COOKIE = "ref"
 COOKIE_DAYS = 180
 DOWNLINE_SHOWN = 50  # members listed per level on a screen; the count covers all of them
@@ -76,15 +77,22 @@ def check_referrer(user: User, referrer: User) -> None:
 
 def change_referrer(user: User, code: str, actor, reason: str = "") -> User | None:
     """Staff bind `user` to the owner of invite `code`, or (blank) to nobody. Audited with the
-    old and new referrer. Commission already created stays with the chain it was paid to."""
+    old and new referrer. Commission already created stays with the chain it was paid to.
+
+    The cycle check reads the tree inside the transaction that changes it, and changes are
+    taken one at a time: two staff moving A under B and B under A at once would otherwise
+    each see no cycle and together make one (on SQLite the write lock already orders them;
+    on PostgreSQL an advisory lock does)."""
     code = (code or "").strip()
-    referrer = None
-    if code:
-        referrer = find_by_invite_code(code)
-        if referrer is None:
-            raise ReferralError(N_("No account has the invite code %(code)s."), code=repr(code))
-        check_referrer(user, referrer)
     with db.atomic():
+        if is_postgres():
+            run("SELECT pg_advisory_xact_lock(?)", (REFERRER_CHANGE_LOCK,))
+        referrer = None
+        if code:
+            referrer = find_by_invite_code(code)
+            if referrer is None:
+                raise ReferralError(N_("No account has the invite code %(code)s."), code=repr(code))
+            check_referrer(user, referrer)
         old = User.select(User.referrer).where(User.id == user.id).scalar()
         User.update(referrer=referrer).where(User.id == user.id).execute()
         record(
