@@ -4,7 +4,8 @@ Three walks, each through a real server of its own (`python app.py`, gunicorn, a
 folder), so they can run side by side under `pytest -n`:
 
 - accounts and themes: first visit → setup → admin → sign out → register → sign out → sign in
-  as the customer → account page (masked email) → sign in as the owner → Admin → Themes →
+  as the customer → account page (masked email) → sign in as the owner → Admin → Users → the
+  customer's page → make them staff → Themes →
   switch theme → the storefront wears the new theme, on a desktop and on a phone;
 - a guest's purchase: the owner (made with `shop init`) adds a category and card products
   with their keys in the admin and turns the sandbox gateway on → a guest with no cookies
@@ -460,9 +461,20 @@ def test_setup_register_login_and_theme_switch(browser, server):
     person.shot("account")
     person.sign_out()
 
-    # The owner switches the theme in the admin, without a restart.
+    # The owner makes the customer staff, on the customer's page in the admin.
     person.sign_in(*OWNER)
     page.locator("a[href='/admin/']").first.click()
+    person.admin("Users")
+    customer_row = page.locator("main table tr", has_text="c***@example.com")
+    with page.expect_navigation():
+        customer_row.locator("a").first.click()
+    page.select_option("select[name=role]", "staff")
+    person.submit("form[action$='/role']")
+    assert "is now staff" in person.flash("success")
+    assert page.locator("select[name=role]").input_value() == "staff"
+    person.shot("admin-user-made-staff")
+
+    # The owner switches the theme in the admin, without a restart.
     page.locator("nav a[href='/admin/themes']").click()
     person.shot("admin-themes")
     others = [name for name in _themes() if name != "default"]
