@@ -1,13 +1,17 @@
 """The shop's time zone (setting shop.timezone): times are stored in UTC and shown on pages in
-the owner's zone, and a name that is not a time zone is refused."""
+the owner's zone, "today" and per-day figures start at the owner's midnight, and a name that
+is not a time zone is refused."""
 
+import re
 from datetime import datetime
 
 import pytest
 from conftest import login, submit
-from selling import card_product
+from selling import card_product, customer, pending_order
 
-from shop import settings
+from shop import localtime, settings
+from shop.distribution import overview
+from shop.distribution.models import Commission
 from shop.orders.models import Order, OrderEvent
 from shop.settings import SettingError
 from shop.settings.registry import parse_timezone
@@ -100,3 +104,55 @@ def test_the_parser_refuses_what_is_not_an_iana_zone_name(raw):
 
 def test_the_parser_keeps_a_known_name_without_spaces():
     assert parse_timezone(" Europe/London ") == "Europe/London"
+
+
+# the shop's day -------------------------------------------------------------------------------
+
+
+def stat(page: str, label: str) -> str:
+    match = re.search(
+        rf'<span class="stat-value">([^<]*)</span><span class="stat-label">{label}</span>', page
+    )
+    assert match, f"no {label!r} card"
+    return match.group(1)
+
+
+@pytest.mark.pg
+def test_orders_today_counts_from_the_shops_midnight(app, client, staff, monkeypatch):
+    # 02:00 UTC on 2 July is 10:00 in Shanghai: its day began at 16:00 UTC on 1 July
+    monkeypatch.setattr(localtime, "now", lambda: datetime(2026, 7, 2, 2, 0))
+    placed_at(app, client, LATE_EVENING)  # 07:30 today in Shanghai
+    placed_at(app, client, datetime(2026, 7, 1, 15, 30))  # 23:30 yesterday in Shanghai
+    page = text(staff.get("/admin/"))
+    assert stat(page, "Orders today") == "1"
+    assert "(UTC)" not in page
+
+    set_zone(app, "UTC")  # by UTC's day, neither was placed on 2 July
+    assert stat(text(staff.get("/admin/")), "Orders today") == "0"
+
+
+def test_day_start_is_the_shops_midnight_in_naive_utc(app):
+    with app.app_context():
+        assert localtime.day_start(datetime(2026, 7, 2).date()) == datetime(2026, 7, 1, 16, 0)
+        set_zone(app, "Europe/London")
+        assert localtime.day_start(datetime(2026, 7, 2).date()) == datetime(2026, 7, 1, 23, 0)
+        assert localtime.day_start(datetime(2026, 1, 2).date()) == datetime(2026, 1, 2, 0, 0)
+
+
+@pytest.mark.pg
+def test_earnings_per_day_fall_on_the_shops_days(app, owner, monkeypatch):
+    monkeypatch.setattr(localtime, "now", lambda: datetime(2026, 7, 2, 2, 0))
+    with app.app_context():
+        user = customer()
+        for moment, amount in ((LATE_EVENING, 100), (datetime(2026, 7, 1, 15, 30), 40)):
+            Commission.create(
+                order=pending_order(card_product()),  # one commission per order and user
+                user=user,
+                depth=1,
+                rate_bps=1000,
+                amount=amount,
+                status="pending",
+                created_at=moment,
+            )
+        days = overview.earnings_by_day(user, days=3)
+    assert days == [("2026-06-30", 0), ("2026-07-01", 40), ("2026-07-02", 100)]
