@@ -12,6 +12,7 @@ from selling import card_product, customer, pending_order
 from shop import localtime, settings
 from shop.distribution import overview
 from shop.distribution.models import Commission
+from shop.orders import numbers
 from shop.orders.models import Order, OrderEvent
 from shop.settings import SettingError
 from shop.settings.registry import parse_timezone
@@ -156,3 +157,11 @@ def test_earnings_per_day_fall_on_the_shops_days(app, owner, monkeypatch):
             )
         days = overview.earnings_by_day(user, days=3)
     assert days == [("2026-06-30", 0), ("2026-07-01", 40), ("2026-07-02", 100)]
+
+
+def test_order_numbers_carry_the_shops_date(app, owner, monkeypatch):
+    monkeypatch.setattr(localtime, "now", lambda: LATE_EVENING)
+    with app.app_context():
+        assert numbers.new_order_no().startswith("K260702")
+        set_zone(app, "America/New_York")  # 19:30 on 1 July there
+        assert numbers.new_order_no().startswith("K260701")
