@@ -13,6 +13,7 @@ from shop import db as shop_db
 from shop.config import load_config
 from shop.db import db
 from shop.i18n import current_language, select_locale
+from shop.localtime import zone_name
 from shop.security.headers import add_security_headers
 from shop.security.sessions import ShopSessionInterface
 from shop.settings import service as settings_service
@@ -59,7 +60,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     settings_service.invalidate()
 
     csrf.init_app(app)
-    Babel(app, locale_selector=select_locale)
+    Babel(app, locale_selector=select_locale, timezone_selector=zone_name)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     # Sessions are not pinned to an IP: phones hop networks. Rotation on login and the

@@ -176,8 +176,8 @@ def test_dashboard_queues(app, staff, delivered, manual):
     assert card("Paid, awaiting delivery") == "1"
     assert card("Held for review") == "0"
     assert card("Low-stock products") == "1"
-    assert card("Orders today (UTC)") == "2"
-    assert card("Sales today (UTC)") == "80.00"
+    assert card("Orders today") == "2"
+    assert card("Sales today") == "80.00"
 
 
 def test_customers_cannot_see_or_act(app, client, owner, delivered):

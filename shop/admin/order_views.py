@@ -7,17 +7,15 @@ Each action is a POST calling one service function. A refused action shows the o
 again with the reason and a 4xx status; the order is unchanged.
 """
 
-from datetime import datetime, time
-
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from shop import localtime
 from shop.admin.dashboard import card_provider
 from shop.admin.nav import nav_item
 from shop.admin.views import PAGE_SIZE, bp, staff_required
-from shop.clock import now
 from shop.money import format_amount
 from shop.orders import service as orders
 from shop.orders import staff
@@ -32,14 +30,13 @@ nav_item(_l("Orders"), "admin.orders_page", 5)
 
 @card_provider
 def _order_queues():
-    midnight = datetime.combine(now().date(), time())
-    q = staff.queues(midnight)
+    q = staff.queues(localtime.day_start(localtime.today()))  # the owner's day, not UTC's
     listed = "admin.orders_page"
     return [
         (str(_l("Paid, awaiting delivery")), q["paid"], url_for(listed, status="paid")),
         (str(_l("Held for review")), q["held"], url_for(listed, status="held")),
-        (str(_l("Orders today (UTC)")), q["orders_since"], url_for(listed)),
-        (str(_l("Sales today (UTC)")), format_amount(q["sales_since"]), None),
+        (str(_l("Orders today")), q["orders_since"], url_for(listed)),
+        (str(_l("Sales today")), format_amount(q["sales_since"]), None),
     ]
 
 

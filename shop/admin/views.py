@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from shop import plugins, settings, themes
+from shop import localtime, plugins, settings, themes
 from shop.accounts.models import User
 from shop.admin import dashboard as dashboard_data
 from shop.admin.nav import entries
@@ -38,6 +38,7 @@ def admin_context():
         "admin_nav": entries(),
         "safe_mode": plugins.registry().safe_mode,
         "money": format_amount,
+        "shop_timezone": localtime.zone_name(),  # said in the header: staff read every time in it
     }
 
 

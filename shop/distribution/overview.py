@@ -8,8 +8,7 @@ from datetime import timedelta
 
 from peewee import fn
 
-from shop import ledger
-from shop.clock import now
+from shop import ledger, localtime
 from shop.distribution import commission, rates
 from shop.distribution.models import Commission, ProductRates
 from shop.ledger.models import Account, Entry
@@ -51,22 +50,25 @@ def paid_out(user_id: int) -> int:
 
 
 def earnings_by_day(user, days: int = 30) -> list[tuple[str, int]]:
-    """(YYYY-MM-DD, fen) for each of the last `days` days (UTC) up to today, oldest first,
-    counting commission the day its order was paid, unless it was since reversed."""
-    today = now().date()
-    first = today - timedelta(days=days - 1)
-    day = fn.DATE(Commission.created_at)
-    sums = (
-        Commission.select(day, fn.SUM(Commission.amount))
+    """(YYYY-MM-DD, fen) for each of the last `days` days in the shop's time zone up to
+    today, oldest first, counting commission the day its order was paid, unless it was since
+    reversed. The rows are summed into days here rather than by SQL's DATE(), which cuts days
+    at UTC midnight and cannot follow a zone's clock changes the same way on SQLite and
+    PostgreSQL."""
+    first = localtime.today() - timedelta(days=days - 1)
+    rows = (
+        Commission.select(Commission.created_at, Commission.amount)
         .where(
             (Commission.user == user.id)
             & Commission.status.in_(EARNING)
-            & (Commission.created_at >= first)
+            & (Commission.created_at >= localtime.day_start(first))
         )
-        .group_by(day)
         .tuples()
     )
-    found = {str(d)[:10]: int(total) for d, total in sums}
+    found: dict[str, int] = {}
+    for created_at, amount in rows:
+        day = localtime.local_date(created_at).isoformat()
+        found[day] = found.get(day, 0) + amount
     dates = [(first + timedelta(days=i)).isoformat() for i in range(days)]
     return [(d, found.get(d, 0)) for d in dates]
 

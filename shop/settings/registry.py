@@ -1,6 +1,9 @@
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pytz
 
 from shop.messages import N_, Refusal
 
@@ -83,3 +86,24 @@ def parse_bool(raw: str) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise SettingError(N_("%(value)s is not true or false"), value=repr(raw))
+
+
+def parse_timezone(raw: str) -> str:
+    """An IANA time zone name such as Asia/Shanghai, exactly as spelled there.
+
+    The shop computes its days with `zoneinfo`, while flask-babel formats times with pytz; a
+    name must be known to both, so the system's extra files (``localtime``, ``posix/...``),
+    which only `zoneinfo` reads, are refused rather than break every page that shows a time.
+    """
+    value = str(raw).strip()
+    try:
+        ZoneInfo(value)
+        known = value in pytz.all_timezones_set
+    except (ZoneInfoNotFoundError, ValueError):
+        known = False
+    if not known:
+        raise SettingError(
+            N_("%(value)s is not a time zone; use a name such as Asia/Shanghai or Europe/London"),
+            value=repr(raw),
+        )
+    return value

@@ -34,9 +34,18 @@ def money(fen: int) -> str:
     return "¥" + format_amount(fen)
 
 
+# Times are stored as naive UTC; flask-babel shows them in the shop's zone (shop.localtime).
+
+
 @bp.app_template_filter("when")
 def when(moment) -> str:
     return format_datetime(moment, "yyyy-MM-dd HH:mm") if moment else ""
+
+
+@bp.app_template_filter("when_seconds")
+def when_seconds(moment) -> str:
+    """For staff records where the order of events within a minute matters."""
+    return format_datetime(moment, "yyyy-MM-dd HH:mm:ss") if moment else ""
 
 
 @bp.app_template_filter("clock")
