@@ -4,9 +4,10 @@ Balances come from the ledger, never from the commission rows: what the page sho
 the user can withdraw. Reads only; nothing here changes anything.
 """
 
+import itertools
 from datetime import timedelta
 
-from peewee import fn
+from peewee import Case, fn
 
 from shop import ledger, localtime
 from shop.distribution import commission, rates
@@ -52,25 +53,29 @@ def paid_out(user_id: int) -> int:
 def earnings_by_day(user, days: int = 30) -> list[tuple[str, int]]:
     """(YYYY-MM-DD, fen) for each of the last `days` days in the shop's time zone up to
     today, oldest first, counting commission the day its order was paid, unless it was since
-    reversed. The rows are summed into days here rather than by SQL's DATE(), which cuts days
-    at UTC midnight and cannot follow a zone's clock changes the same way on SQLite and
-    PostgreSQL."""
+    reversed. One row comes back whatever the user earned: a sum per day, each over its own
+    [shop's midnight, next midnight) in UTC. SQL's DATE() would cut the days at UTC midnight,
+    and summing the rows here would read every commission of a busy distributor."""
     first = localtime.today() - timedelta(days=days - 1)
-    rows = (
-        Commission.select(Commission.created_at, Commission.amount)
+    dates = [first + timedelta(days=i) for i in range(days)]
+    bounds = [localtime.day_start(d) for d in [*dates, dates[-1] + timedelta(days=1)]]
+    at = Commission.created_at
+    sums = [
+        fn.SUM(Case(None, [((at >= start) & (at < end), Commission.amount)], 0))
+        for start, end in itertools.pairwise(bounds)
+    ]
+    totals = (
+        Commission.select(*sums)
         .where(
             (Commission.user == user.id)
             & Commission.status.in_(EARNING)
-            & (Commission.created_at >= localtime.day_start(first))
+            & (at >= bounds[0])
+            & (at < bounds[-1])
         )
         .tuples()
+        .first()
     )
-    found: dict[str, int] = {}
-    for created_at, amount in rows:
-        day = localtime.local_date(created_at).isoformat()
-        found[day] = found.get(day, 0) + amount
-    dates = [(first + timedelta(days=i)).isoformat() for i in range(days)]
-    return [(d, found.get(d, 0)) for d in dates]
+    return [(d.isoformat(), int(t or 0)) for d, t in zip(dates, totals, strict=True)]
 
 
 def records(user, page: int):
