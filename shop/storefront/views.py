@@ -34,11 +34,10 @@ def money(fen: int) -> str:
     return "¥" + format_amount(fen)
 
 
-# Times are stored as naive UTC; flask-babel shows them in the shop's zone (shop.localtime).
-
-
 @bp.app_template_filter("when")
 def when(moment) -> str:
+    """A stored (naive UTC) time as the shop's zone reads it: flask-babel converts with the
+    zone `shop.localtime` selects."""
     return format_datetime(moment, "yyyy-MM-dd HH:mm") if moment else ""
 
 
