@@ -127,6 +127,12 @@ def unauthorized(response, code):
     assert conforms(response, "/api/v1/balance")["error"]["code"] == code
 
 
+def order_refused(response, status, code):
+    """A POST /orders answered with `status` and the documented error `code`."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert conforms(response, "/api/v1/orders", "post")["error"]["code"] == code
+
+
 @pytest.mark.parametrize("header", signing.HEADERS)
 def test_missing_header_is_401(client, buyer, header):
     headers = api_client.signed_headers(buyer.key, buyer.secret, "GET", "/api/v1/balance")
@@ -423,8 +429,7 @@ def test_same_idempotency_key_and_body_is_the_same_order(client, buyer):
     assert first.status_code == 201 and again.status_code == 200
     assert conforms(again, "/api/v1/orders", "post") == first.get_json()
     conflict = buy(client, buyer, product.id, 2, idem="abc")
-    assert conflict.status_code == 409
-    assert conforms(conflict, "/api/v1/orders", "post")["error"]["code"] == "idempotency_conflict"
+    order_refused(conflict, 409, "idempotency_conflict")
     assert Order.select().count() == 1 and wallet(buyer.user) == 9000
     assert Product.get_by_id(product.id).stock == 4
 
@@ -440,7 +445,7 @@ def test_a_retry_after_the_last_key_sold_still_gets_its_order(client, buyer):
     assert conforms(retry, "/api/v1/orders", "post") == first.get_json()
     assert len(retry.get_json()["items"]) == 1
     changed = buy(client, buyer, product.id, 2, idem="last-one")
-    assert conforms(changed, "/api/v1/orders", "post")["error"]["code"] == "idempotency_conflict"
+    order_refused(changed, 409, "idempotency_conflict")
     assert Order.select().count() == 1 and wallet(buyer.user) == 9000
 
 
@@ -460,16 +465,14 @@ def test_idempotency_key_is_required_and_bounded(client, buyer, idem, code):
     product = card_product(keys=2)
     payload = {"product_id": product.id, "quantity": 1}
     response = call(client, buyer, "POST", "/api/v1/orders", payload, idem=idem)
-    assert response.status_code == 400
-    assert conforms(response, "/api/v1/orders", "post")["error"]["code"] == code
+    order_refused(response, 400, code)
     assert Order.select().count() == 0 and wallet(buyer.user) == 10_000
 
 
 def test_sold_out_is_409_and_changes_nothing(client, buyer):
     product = card_product(keys=2)
     response = buy(client, buyer, product.id, 3)
-    assert response.status_code == 409
-    assert conforms(response, "/api/v1/orders", "post")["error"]["code"] == "sold_out"
+    order_refused(response, 409, "sold_out")
     assert Order.select().count() == 0 and wallet(buyer.user) == 10_000
     assert Product.get_by_id(product.id).stock == 2
 
@@ -478,8 +481,7 @@ def test_short_wallet_is_402_and_changes_nothing(client, app, owner):
     poor = new_buyer("poor@example.com", wallet=1500)
     product = card_product(keys=3, price=1000)
     response = buy(client, poor, product.id, 2)
-    assert response.status_code == 402
-    assert conforms(response, "/api/v1/orders", "post")["error"]["code"] == "insufficient_balance"
+    order_refused(response, 402, "insufficient_balance")
     assert wallet(poor.user) == 1500 and Product.get_by_id(product.id).stock == 3
     assert Order.select().count() == 0
     assert CardKey.select().where(CardKey.state == "available").count() == 3
@@ -491,8 +493,7 @@ def test_sold_out_is_said_before_a_short_wallet(client, app, owner):
     poor = new_buyer("poor@example.com", wallet=100)
     product = card_product(keys=1, price=1000)
     response = buy(client, poor, product.id, 2)
-    assert response.status_code == 409
-    assert conforms(response, "/api/v1/orders", "post")["error"]["code"] == "sold_out"
+    order_refused(response, 409, "sold_out")
     assert wallet(poor.user) == 100 and Order.select().count() == 0
 
 
@@ -500,8 +501,7 @@ def test_sold_out_is_said_before_a_short_wallet(client, app, owner):
 def test_bad_quantity_is_400(client, buyer, quantity):
     product = card_product(keys=3, max_qty=10)
     response = buy(client, buyer, product.id, quantity)
-    assert response.status_code == 400
-    assert conforms(response, "/api/v1/orders", "post")["error"]["code"] == "bad_quantity"
+    order_refused(response, 400, "bad_quantity")
     assert Order.select().count() == 0 and Product.get_by_id(product.id).stock == 3
 
 
@@ -529,8 +529,7 @@ def test_malformed_order_body_is_400_with_a_message(client, buyer, body, code):
 
 def test_unknown_product_is_404(client, buyer):
     response = buy(client, buyer, 424242, 1)
-    assert response.status_code == 404
-    assert conforms(response, "/api/v1/orders", "post")["error"]["code"] == "not_found"
+    order_refused(response, 404, "not_found")
 
 
 def test_recharge_fields_are_checked_against_their_pattern(client, buyer):
