@@ -77,7 +77,11 @@ def run(work):
 
 
 def _group() -> _Group:
-    return local_cache("group_commit").setdefault("group", _Group())
+    cache = local_cache("group_commit")
+    group = cache.get("group")
+    # built only when missing: a Lock and an Event per call cost every API request a few
+    # microseconds of the GIL the leader is waiting for
+    return group if group is not None else cache.setdefault("group", _Group())
 
 
 def wait_for_writer(limit: float = 0.05) -> None:
