@@ -12,10 +12,12 @@ server for the same cores, so its figure is lower).
 """
 
 import argparse
+import hashlib
 import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -117,6 +119,22 @@ def stop_server(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def machine_gauge() -> float:
+    """Milliseconds a fixed piece of pure-Python work takes here (best of five).
+
+    This machine's speed drifts by up to a factor of two within an hour, so a figure alone
+    says little; two runs are comparable when their gauges are close."""
+    payload = {"order_no": "K" * 26, "items": [{"secret": "S" * 32}] * 4, "amount": 100}
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        for i in range(20_000):
+            payload["amount"] = i
+            hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        best = min(best, time.perf_counter() - t)
+    return best * 1000
+
+
 def percentile(values, q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
@@ -213,10 +231,14 @@ def flash_sale(port: int, product_id: int, people, keys: int) -> dict:
     for t in threads:
         t.start()
     start.wait()
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = used.ru_utime + used.ru_stime
     t0 = time.perf_counter()
     for t in threads:
         t.join()
     results["seconds"] = time.perf_counter() - t0
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    results["client_cpu"] = used.ru_utime + used.ru_stime - cpu0
     return results
 
 
@@ -319,6 +341,7 @@ def main() -> int:
     os.environ.update(env)
     print(f"preparing: {args.keys} keys, {args.buyers} buyers, instance {instance}")
     product_id, people = prepare(instance, args.keys, args.buyers)
+    gauge = machine_gauge()
     port = free_port()
     server = start_server(port, args.workers, args.threads, env)
     try:
@@ -333,6 +356,7 @@ def main() -> int:
     lat = sale["latencies"]
     orders = len(sale["created"])
     print(f"database: {'PostgreSQL' if args.database else 'SQLite (WAL, synchronous=FULL)'}")
+    print(f"machine gauge: {gauge:.0f} ms for a fixed Python workload (lower is faster)")
     print(
         f"product page ({page['tool']}): {page['rps']:.0f} requests/s, p50 {page['p50']}, "
         f"p99 {page['p99']}, non-2xx {page['bad']}"
@@ -348,7 +372,8 @@ def main() -> int:
     if lat:
         print(
             f"order latency: p50 {statistics.median(lat) * 1000:.1f} ms, "
-            f"p99 {percentile(lat, 0.99) * 1000:.1f} ms"
+            f"p99 {percentile(lat, 0.99) * 1000:.1f} ms; the bench's own client used "
+            f"{sale['client_cpu'] / max(orders, 1) * 1000:.2f} ms of CPU per order"
         )
     problems = check(product_id, people, sale, args.keys)
     for problem in problems:
