@@ -420,7 +420,7 @@ def test_concurrent_opening_of_one_account_yields_one_row(database):
 
 
 def test_postings_crossing_the_same_accounts_in_both_directions_do_not_deadlock(database):
-    """Each posting locks its accounts in id order, whatever order its entries are listed in."""
+    """Each posting locks its accounts in one order, whatever order its entries are listed in."""
     epay = system_account("gateway:epay")
     alipay = system_account("gateway:alipay")
 
@@ -436,6 +436,37 @@ def test_postings_crossing_the_same_accounts_in_both_directions_do_not_deadlock(
     assert len(results) == 8
     assert balance(epay) + balance(alipay) == 0
     assert check() == []
+
+
+def test_a_transaction_holding_escrow_across_buyers_does_not_deadlock_with_a_payment(database):
+    """A group commit pays many buyers into escrow in one transaction. A payment by one of
+    them from elsewhere meanwhile must wait for escrow before it locks its wallet: with the
+    wallet locked first (its id is older than escrow's), the group would wait for the wallet
+    and the payment for escrow until PostgreSQL broke the deadlock by failing one."""
+    early, late = fund(1, 1000), fund(2, 1000)  # both wallets older than escrow
+    escrow = system_account("escrow")
+    group_paid_one, payment_started = threading.Event(), threading.Event()
+
+    def group():
+        with db.atomic():
+            transfer(late, escrow, 100, "order.pay", ref="group-1")
+            group_paid_one.set()
+            assert payment_started.wait(10)
+            time.sleep(0.3)  # the payment is now waiting on a lock
+            transfer(early, escrow, 100, "order.pay", ref="group-2")
+        return "group"
+
+    def payment():
+        assert group_paid_one.wait(10)
+        payment_started.set()
+        transfer(early, escrow, 100, "order.pay", ref="payment")
+        return "payment"
+
+    results, errors = in_threads(database, 2, lambda i: (group, payment)[i]())
+
+    assert errors == []
+    assert sorted(results) == ["group", "payment"]
+    assert balance(early) == 800 and balance(late) == 900 and balance(escrow) == 300
 
 
 def test_an_account_opened_in_a_rolled_back_transaction_is_not_remembered(database):

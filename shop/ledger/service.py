@@ -9,8 +9,11 @@ Balances move by a conditional UPDATE (`... WHERE id = ? AND (may_go_negative OR
 delta >= 0)`) instead of read-check-write, so the database itself refuses an overdraft even when
 many requests spend from one wallet at once: on PostgreSQL the second writer waits on the row
 lock and re-evaluates the condition against the committed balance; on SQLite writers queue on
-BEGIN IMMEDIATE. Accounts are updated in ascending id order so two postings touching the same
-accounts lock them in the same order and cannot deadlock.
+BEGIN IMMEDIATE. Accounts are updated in one fixed order, so two postings touching the same
+accounts lock them in the same order and cannot deadlock: the shop's own accounts first (escrow,
+revenue, ...), then users' accounts, each by id. Shop accounts first matters on PostgreSQL,
+where a group commit (`shop.group_commit`) holds escrow across many buyers' postings: a posting
+that waits for escrow then holds no wallet the group may want next.
 """
 
 from collections import Counter
@@ -157,7 +160,7 @@ def _move_balances(lines) -> None:
     for acct, amount in lines:
         deltas[acct.id] += amount
         accounts[acct.id] = acct
-    for account_id in sorted(deltas):
+    for account_id in sorted(deltas, key=lambda i: (accounts[i].owner_id is not None, i)):
         delta = deltas[account_id]
         if delta == 0:
             continue
