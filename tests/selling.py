@@ -1,10 +1,11 @@
-"""Helpers for selling tests: a product with keys, a funded customer, a gateway that pays at
-once."""
+"""Helpers for selling tests: a product with keys, a free one, a funded customer, a gateway
+that pays at once."""
 
 from flask import redirect
 
 from shop import ledger
 from shop.accounts import service as accounts
+from shop.catalog import service as catalog
 from shop.catalog.models import Product
 from shop.inventory import service as inventory
 from shop.orders import service as orders
@@ -18,6 +19,15 @@ def card_product(keys: int = 5, price: int = 1000, cost: int = 600, **extra) -> 
     )
     if keys:
         inventory.import_keys(product, [f"KEY-{product.id}-{i:05d}" for i in range(keys)])
+    return Product.get_by_id(product.id)
+
+
+def free_product(keys: int = 3) -> Product:
+    """A card product given away, added as staff add one: price 0 with "free" ticked."""
+    product, _warnings = catalog.add_product(
+        {"name": "Welcome Gift", "price": "0.00", "free": "1", "visible": "1"}
+    )
+    inventory.import_keys(product, [f"GIFT-{product.id}-{i:05d}" for i in range(keys)])
     return Product.get_by_id(product.id)
 
 

@@ -18,7 +18,7 @@ import requests
 from conftest import login, submit
 from flask import session
 from openapi_spec_validator import validate as validate_spec
-from selling import card_product, customer
+from selling import card_product, customer, free_product
 from werkzeug.security import generate_password_hash
 
 from shop import invariants, ledger, plugins
@@ -30,6 +30,7 @@ from shop.api.openapi import document
 from shop.catalog.models import Product
 from shop.clock import now
 from shop.inventory.models import CardKey
+from shop.ledger.models import Journal
 from shop.orders import service as orders
 from shop.orders.models import Order, OrderEvent
 
@@ -551,6 +552,49 @@ def test_client_sent_price_and_amount_are_ignored(client, buyer):
     response = buy(client, buyer, product.id, 1, price=1, amount=1, unit_price=0)
     assert response.status_code == 201
     assert response.get_json()["amount"] == 1000 and wallet(buyer.user) == 9000
+
+
+@pytest.mark.pg
+def test_a_free_product_is_delivered_without_touching_the_wallet(client, app, owner, monkeypatch):
+    """Nothing to pay: the order still goes through every step with its hooks, paid "free",
+    and no money moves, so an empty wallet is no obstacle."""
+    fired = []
+    real_fire = plugins.fire
+    monkeypatch.setattr(
+        plugins, "fire", lambda hook, **kw: fired.append(hook) or real_fire(hook, **kw)
+    )
+    broke = new_buyer("broke@example.com", wallet=0)
+    product = free_product(keys=3)
+    response = buy(client, broke, product.id, 2)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    answer = conforms(response, "/api/v1/orders", "post")
+    assert answer["status"] == "delivered" and answer["amount"] == 0
+    assert len({item["secret"] for item in answer["items"]}) == 2
+    order = Order.get(Order.order_no == answer["order_no"])
+    assert order.gateway == "free"
+    assert [step[:2] for step in _history(order)] == [
+        (None, "pending"),
+        ("pending", "paid"),
+        ("paid", "delivered"),
+    ]
+    assert [h for h in fired if h.startswith("order_")] == [
+        "order_created",
+        "order_paid",
+        "order_delivered",
+    ]
+    assert wallet(broke.user) == 0 and Product.get_by_id(product.id).stock == 1
+    assert not Journal.select().where(Journal.ref == order.order_no).exists()
+    healthy()
+
+
+def test_a_zero_price_for_a_product_not_marked_free_is_400_and_changes_nothing(client, buyer):
+    product = card_product(keys=2, price=0, cost=0)
+    response = buy(client, buyer, product.id, 1)
+    order_refused(response, 400, "bad_price")
+    assert response.get_json()["error"]["message"] == "This product cannot be sold at no charge."
+    assert Order.select().count() == 0 and wallet(buyer.user) == 10_000
+    assert Product.get_by_id(product.id).stock == 2
+    healthy()
 
 
 def test_another_users_order_is_404_like_a_missing_one(client, buyer):

@@ -9,14 +9,16 @@ import re
 
 import pytest
 from conftest import csrf_from, login, submit
-from selling import card_product, customer, fake_gateways
+from selling import card_product, customer, fake_gateways, free_product
 
-from shop import ledger
+from shop import invariants, ledger
 from shop.audit.models import AuditLog
 from shop.catalog.models import Product
+from shop.ledger.models import Journal
 from shop.orders.models import Order
 from shop.payments import service as payments
 from shop.payments.models import TopUp
+from shop.plugins import registry
 
 GUEST = {"contact": "guest@example.com", "query_password": "open-sesame"}
 
@@ -179,6 +181,94 @@ def guest_order_with(client, pid, extra) -> str:
     response = buy(client, pid, {"quantity": "1", **GUEST, **extra})
     assert response.status_code == 302
     return response.headers["Location"].rsplit("/", 1)[1]
+
+
+# free products -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gift(app, owner):
+    """A free product, with the sandbox on: the gateway a buyer would otherwise pick."""
+    with app.app_context():
+        registry().set_enabled("sandbox", True)
+        return free_product(keys=3).id
+
+
+def free_order(app, order_no) -> Order:
+    """The order, checked to be a free one delivered at once with no money moved."""
+    with app.app_context():
+        order = Order.get(Order.order_no == order_no)
+        assert (order.status, order.amount, order.gateway) == ("delivered", 0, "free")
+        assert not Journal.select().where(Journal.ref == order_no).exists()
+        assert {k: v for k, v in invariants.run_all().items() if v} == {}
+        return order
+
+
+def test_a_free_product_page_asks_for_no_payment_method(client, app, gift):
+    body = text(client.get(f"/p/{gift}"))
+    assert "Get it free" in body and "Buy now" not in body
+    assert 'name="gateway"' not in body and "Online payment is not set up" not in body
+    with app.app_context():
+        paid = card_product(keys=1).id
+    assert 'name="gateway"' in text(client.get(f"/p/{paid}"))
+
+
+def test_a_guest_gets_a_free_product_at_once(client, app, gift):
+    # a stale form may still name a gateway: there is nothing to pay, so none is asked
+    response = buy(client, gift, {"quantity": "2", "gateway": "sandbox", **GUEST})
+    assert response.status_code == 302, text(response)
+    order_no = response.headers["Location"].rsplit("/", 1)[1]
+    body = text(client.get(f"/o/{order_no}"))
+    assert "Delivered" in body and "Pay with" not in body
+    assert len(set(re.findall(r'<code class="key">(GIFT-[^<]+)</code>', body))) == 2
+    assert free_order(app, order_no).contact == GUEST["contact"]
+    assert stock(app, gift) == 1
+
+
+def test_a_guest_still_needs_contact_and_query_password_for_a_free_product(client, app, gift):
+    response = buy(client, gift, {"quantity": "1", "contact": "guest@example.com"})
+    assert response.status_code == 400 and "query password of at least 4" in text(response)
+    assert orders(app) == [] and stock(app, gift) == 3
+
+
+def test_a_signed_in_buyer_gets_a_free_product_with_an_empty_wallet(client, app, gift):
+    with app.app_context():
+        buyer = customer()
+        points = ledger.user_account(buyer.id, "points")
+        ledger.transfer(ledger.system_account("points_pool"), points, 500, "test")
+    login(client, "buyer@example.com", "buyer-pass-1")
+    page = text(client.get(f"/p/{gift}"))
+    assert "Get it free" in page and "Points to use" not in page  # nothing for them to pay
+    response = buy(client, gift, {"quantity": "1", "gateway": "wallet"})
+    assert response.status_code == 302, text(response)
+    order_no = response.headers["Location"].rsplit("/", 1)[1]
+    assert "GIFT-" in text(client.get(f"/o/{order_no}"))
+    assert free_order(app, order_no).user_id == buyer.id
+    with app.app_context():
+        assert ledger.balance(ledger.user_account(buyer.id, "wallet")) == 0
+        assert ledger.balance(points) == 500
+
+
+def test_a_refunded_free_order_promises_no_money_back(client, app, gift):
+    from shop.orders import service
+
+    response = buy(client, gift, {"quantity": "1", **GUEST})
+    order_no = response.headers["Location"].rsplit("/", 1)[1]
+    with app.app_context():
+        service.refund(free_order(app, order_no), "Promotion ended")
+    body = text(client.get(f"/o/{order_no}"))
+    assert "Promotion ended" in body and "GIFT-" not in body
+    assert "pays the amount back" not in body
+
+
+def test_a_zero_price_is_refused_for_a_product_not_marked_free(client, app, owner):
+    """A price of 0 without "free" ticked (e.g. from before the flag) sells nothing."""
+    with app.app_context():
+        pid = card_product(keys=2, price=0, cost=0).id
+    response = buy(client, pid, {"quantity": "1", **GUEST})
+    assert response.status_code == 400
+    assert "This product cannot be sold at no charge." in text(response)
+    assert orders(app) == [] and stock(app, pid) == 2
 
 
 # who may open an order ---------------------------------------------------------------------

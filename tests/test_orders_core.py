@@ -4,12 +4,14 @@ expire; every step checked against stock, keys and the ledger."""
 from datetime import timedelta
 
 import pytest
-from selling import card_product, customer
+from selling import card_product, customer, free_product
 
 from shop import crypto, invariants, ledger
 from shop.catalog.models import Product
+from shop.distribution.models import Commission
 from shop.inventory import service as inventory
 from shop.inventory.models import CardKey
+from shop.ledger.models import Journal
 from shop.orders import service as orders
 from shop.orders.models import Order, OrderEvent
 from shop.orders.service import OrderError
@@ -185,3 +187,54 @@ def test_failed_reclaim_of_a_late_payment_leaves_stock_untouched(database, monke
     CardKey.update(state="void").where(CardKey.product == product.id).execute()
     assert payments.record_payment("sandbox", "late", order.order_no, 1000) == "refunded"
     assert Product.get_by_id(product.id).stock == 1
+
+
+# free products -----------------------------------------------------------------------------
+
+
+def moved_money(order) -> bool:
+    return Journal.select().where(Journal.ref == order.order_no).exists()
+
+
+@pytest.mark.pg
+def test_a_free_order_is_paid_and_delivered_as_it_is_placed(database):
+    """Through the same steps as any order, but nothing reaches the ledger: there is no money
+    for escrow, nor any commission on it, even with a referrer."""
+    referrer = customer("referrer@example.com")
+    product = free_product(keys=3)
+    order = orders.place_order(
+        product.id,
+        2,
+        contact="guest@example.com",
+        query_password="open-sesame",
+        referrer_id=referrer.id,
+    )
+    assert (order.status, order.amount, order.gateway) == ("delivered", 0, "free")
+    assert order.paid_at and order.delivered_at
+    assert len(set(orders.delivered_items(order))) == 2
+    assert [e.to_status for e in order.events.order_by(OrderEvent.id)] == [
+        "pending",
+        "paid",
+        "delivered",
+    ]
+    assert Product.get_by_id(product.id).stock == 1
+    assert not moved_money(order) and Commission.select().count() == 0
+    assert ledger.balance(ledger.system_account("escrow")) == 0
+    healthy()
+
+
+@pytest.mark.pg
+def test_a_free_order_settles_and_refunds_with_nothing_to_move(database):
+    buyer = customer()
+    product = free_product(keys=3)
+    settled = orders.complete(orders.place_order(product.id, 1, user=buyer))
+    refunded = orders.refund(orders.place_order(product.id, 1, user=buyer), "Promotion ended")
+    assert (settled.status, refunded.status) == ("completed", "refunded")
+    # refunding a completed free order takes nothing back either
+    taken_back = orders.refund(settled, "Given by mistake")
+    assert taken_back.status == "refunded"
+    voided = CardKey.select().where(CardKey.state == "void", CardKey.product == product.id)
+    assert voided.count() == 2 and Product.get_by_id(product.id).stock == 1
+    assert not moved_money(settled) and not moved_money(refunded)
+    assert ledger.balance(ledger.user_account(buyer.id, "wallet")) == 0
+    healthy()

@@ -48,6 +48,8 @@ settings.register(
 )
 
 MAX_QUANTITY = 100_000
+# the gateway recorded on an order with nothing to pay (a free product's): no gateway took it
+FREE_GATEWAY = "free"
 EMAIL_RE = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,24}$")
 PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
 MIN_QUERY_PASSWORD = 4
@@ -199,7 +201,9 @@ def place_order(
 
     A guest gives a contact and a query password of their choice; both are needed (with the
     order number) to look the order up again. A signed-in buyer may pay part of it with
-    `points`. Raises OrderError, or SoldOut as OrderError 409, or points.PointsError.
+    `points`. An order with nothing to pay (a free product) is paid as it is placed and
+    delivered at once, so no buyer waits on a gateway that cannot take 0. Raises OrderError,
+    or SoldOut as OrderError 409, or points.PointsError.
     """
     product = visible_product(product_id)
     qty = parse_quantity(product, quantity)
@@ -226,9 +230,11 @@ def place_order(
             if product.kind == "card":
                 inventory.reserve(product.id, qty, order.id, expires)
             transition(order, "pending", new=True, actor=user)
+            if not order.amount:
+                _pay_free(order, actor=user)
     except SoldOut as exc:
         raise OrderError(_sold_out_message(exc), "sold_out", 409) from None
-    return order
+    return deliver(order.id) if order.status == "paid" else order
 
 
 def _sold_out_message(exc: SoldOut) -> str:
@@ -248,7 +254,8 @@ def place_paid_order(
     ip="",
     first=None,
 ) -> tuple[Order, bool]:
-    """An API order: placed, paid from the user's wallet and delivered in one transaction.
+    """An API order: placed, paid from the user's wallet (a free one takes nothing from it)
+    and delivered in one transaction.
 
     The same `idem_key` from the same user returns the first order (created=False) when the
     request is the same, and is refused (409) when it differs. Sold out is 409 and a short
@@ -282,9 +289,9 @@ def place_paid_order(
         api_user_id=user.id,
         idem_key=idem_key,
         request_hash=request_hash,
-        gateway="wallet",
         ip=ip or None,
     )
+    values["gateway"] = "wallet" if values["amount"] else FREE_GATEWAY
 
     def write() -> tuple[Order, bool]:
         if first is not None:
@@ -292,7 +299,9 @@ def place_paid_order(
         order = insert(Order, unless_exists=("api_user_id", "idem_key"), paid_at=now(), **values)
         if order is None:
             return _replayed_order(user, idem_key, request_hash), False
-        _move_to_escrow(order, ledger.user_account(user.id, "wallet"), f"wallet:{order.order_no}")
+        if order.amount:  # a free order has nothing to take from the wallet (see `_pay_free`)
+            wallet = ledger.user_account(user.id, "wallet")
+            _move_to_escrow(order, wallet, f"wallet:{order.order_no}")
         return _deliver(order, fresh=True), True
 
     try:
@@ -358,6 +367,14 @@ def _move_to_escrow(order: Order, source, idem_key: str) -> None:
             N_("Your balance is too low for this order."), "insufficient_balance", 402
         ) from None
     commission.on_paid(order)
+
+
+def _pay_free(order: Order, actor=None) -> None:
+    """Pay an order whose total is 0, inside the caller's transaction. Only an explicitly free
+    product gets such a total (`_order_values` refuses it otherwise). No money moves, so there
+    is no journal (the ledger takes no zero amounts) and no commission on it: its share of
+    escrow is its amount, 0, which the escrow audit expects of a paid order."""
+    transition(order, "paid", actor=actor, gateway=FREE_GATEWAY)
 
 
 def credit_gateway_payment(order: Order, gateway: str, txn_id: str, amount: int) -> str:

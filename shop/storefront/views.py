@@ -91,7 +91,11 @@ def search():
 
 
 def _product_page(product, form, answers=None, error=None, status=200):
+    """The product and its buy form. A product this viewer gets for nothing offers no payment
+    method (none is needed, and a gateway cannot take 0) and no points, just a button."""
     viewer = _viewer()
+    price = unit_price(product, 1, viewer)
+    free = product.free and price == 0
     page = themes.render(
         "product.html",
         product=product,
@@ -99,10 +103,11 @@ def _product_page(product, form, answers=None, error=None, status=200):
         form=form,
         answers=answers or {},
         error=error,
-        price=unit_price(product, 1, viewer),
+        price=price,
+        free=free,
         tiers=[(n, unit_price(product, n, viewer)) for n, _unit in sorted(product.tiers)],
-        gateways=offered_gateways(viewer is not None),
-        points=points.offer(viewer),
+        gateways=[] if free else offered_gateways(viewer is not None),
+        points=None if free else points.offer(viewer),
     )
     return page, status
 
@@ -119,7 +124,8 @@ def product(product_id):
 @bp.route("/p/<int:product_id>/buy", methods=["POST"])
 def buy(product_id):
     """Place the order at the server's price (nothing the client sends is a price), then go
-    to the chosen gateway, or to the order page when none was chosen (e.g. "buy again").
+    to the chosen gateway, or to the order page when none was chosen (e.g. "buy again") or
+    there was nothing to pay (a free order is delivered as it is placed).
     A refusal shows the product page again with the reason; nothing is created."""
     found = browse.product(product_id) or abort(404)
     form = BuyForm()
@@ -152,7 +158,7 @@ def buy(product_id):
         return _product_page(found, form, answers, exc.translated(), exc.status)
     if viewer is None:
         remember(order.order_no)
-    if gateway:
+    if gateway and order.status == "pending":
         try:
             return start_payment(order, gateway)
         except PaymentError as exc:
