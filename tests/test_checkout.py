@@ -309,6 +309,18 @@ def test_every_wrong_lookup_looks_the_same_then_429(client, app, product):
     assert other.get(f"/o/{order_no}").status_code == 404
 
 
+def test_a_right_lookup_does_not_use_up_the_limit(client, app, product):
+    """Only wrong answers count: a guest who finds their order between wrong tries still
+    has the full number of tries."""
+    order_no = guest_order(client, app, product)
+    other = app.test_client()
+    for _ in range(9):
+        assert lookup(other, "K000000WRONGNUMBER", "guest@example.com", "x").status_code == 400
+    assert lookup(other, order_no, "guest@example.com", "open-sesame").status_code == 302
+    assert lookup(other, "K000000WRONGNUMBER", "guest@example.com", "x").status_code == 400
+    assert lookup(other, order_no, "guest@example.com", "open-sesame").status_code == 429
+
+
 # history, buy again, wallet ----------------------------------------------------------------
 
 

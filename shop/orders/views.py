@@ -195,19 +195,23 @@ def _lookup_key(ip: str) -> str:
 def lookup():
     """A guest finds an order again with its number, contact and query password. Every
     wrong answer gets the same message and status, and an address gets a limited number of
-    tries per window, so neither a guess nor a leak of one of the three opens an order."""
+    tries per window, so neither a guess nor a leak of one of the three opens an order.
+
+    The try is counted before the slow password check, so parallel requests cannot all slip
+    in under the limit; a right answer is then taken back off the count, as only wrong ones
+    should use it up (guests behind one shared address still find their orders)."""
     form = LookupForm()
     if not form.validate_on_submit():
         return themes.render("orders/lookup.html", form=form), 400 if form.is_submitted() else 200
-    key = _lookup_key(client_ip())
-    if throttle.blocked(key, LOOKUP_LIMIT, LOOKUP_WINDOW):
+    counted = throttle.attempt(_lookup_key(client_ip()), LOOKUP_LIMIT, LOOKUP_WINDOW)
+    if not counted.allowed:
         message = _("Too many attempts. Please wait 15 minutes and try again.")
         return themes.render("orders/lookup.html", form=form, error=message), 429
     order = service.lookup_guest(form.order_no.data, form.contact.data, form.query_password.data)
     if order is None:
-        throttle.hit(key, LOOKUP_WINDOW)
         message = _("No order matches this number, contact and password.")
         return themes.render("orders/lookup.html", form=form, error=message), 400
+    throttle.forgive(counted)
     remember(order.order_no)
     return redirect(url_for(".show", order_no=order.order_no))
 
