@@ -17,6 +17,7 @@ from shop.catalog.models import Product
 from shop.orders.models import Order
 from shop.payments import service as payments
 from shop.payments.models import TopUp
+from shop.plugins import registry
 
 GUEST = {"contact": "guest@example.com", "query_password": "open-sesame"}
 
@@ -384,3 +385,43 @@ def test_wallet_shows_balance_and_tops_up_through_a_gateway(client, app, owner, 
         assert TopUp.get(TopUp.topup_no == payable.ref).status == "paid"
         assert ledger.balance(ledger.user_account(user.id, "wallet")) == 1500
     assert "¥15.00" in text(client.get("/wallet"))
+
+
+def pay_on_the_order_page(client, order_no, gateway):
+    page = f"/o/{order_no}"
+    return submit(client, f"{page}/pay", {"gateway": gateway}, form_url=page)
+
+
+def test_a_short_wallet_lands_on_the_order_then_pays_that_order(client, app, product):
+    """The wallet cannot cover the price: the buyer lands on the order's page with the reason,
+    their balance and a top-up link beside every way to pay. Trying the wallet again there
+    retries the same order, so the stock is held once however often they try; once topped
+    up, the wallet page leads back to the order and pays it."""
+    with app.app_context():
+        registry().set_enabled("sandbox", True)  # another way to pay
+        buyer = customer(wallet=500)
+    login(client, "buyer@example.com", "buyer-pass-1")
+    response = buy(client, product, {"quantity": "1", "gateway": "wallet"})
+    [order] = orders(app)
+    order_page = f"/o/{order.order_no}"
+    assert response.status_code == 303 and response.headers["Location"] == order_page
+    page = text(client.get(order_page))
+    assert "Your balance is too low for this order." in page and "Awaiting payment" in page
+    assert 'value="wallet"' in page and 'value="sandbox"' in page
+    assert re.search(r'Your balance is ¥5\.00\. <a href="/wallet">Top up</a>', page)
+    assert stock(app, product) == 2
+
+    again = pay_on_the_order_page(client, order.order_no, "wallet")
+    assert again.status_code == 303 and again.headers["Location"] == order_page
+    assert "Your balance is too low for this order." in text(client.get(order_page))
+    assert len(orders(app)) == 1 and stock(app, product) == 2
+
+    with app.app_context():
+        payments.credit_wallet(buyer.id, 500)  # as a top-up through a gateway would
+    assert f'href="{order_page}"' in text(client.get("/wallet"))
+    paid = pay_on_the_order_page(client, order.order_no, "wallet")
+    assert paid.headers["Location"] == order_page
+    page = text(client.get(order_page))
+    assert "Your keys" in page and "too low" not in page
+    assert [o.status for o in orders(app)] == ["delivered"] and stock(app, product) == 2
+    assert order.order_no not in text(client.get("/wallet"))  # nothing left to pay

@@ -15,7 +15,7 @@ from flask import Blueprint, abort, flash, make_response, redirect, request, ses
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from shop import themes
+from shop import ledger, themes
 from shop.audit import record
 from shop.catalog.models import Product
 from shop.crypto import blind_index
@@ -109,9 +109,18 @@ def _no_store(response):
 # the order page ----------------------------------------------------------------------------
 
 
+def _wallet_balance(order: Order, gateways: list) -> int | None:
+    """The buyer's balance when the wallet is offered for this order, shown beside it with a
+    top-up link: a buyer it falls short for sees by how much, and where to add the rest."""
+    if not any(g.name == "wallet" for g in gateways):
+        return None
+    return ledger.balance(ledger.user_account(order.user_id, "wallet"))
+
+
 def _order_page(order: Order, is_buyer: bool, error: str | None = None, status: int = 200):
     events = list(order.events.order_by(OrderEvent.id))
     pending = is_buyer and order.status == "pending"
+    gateways = offered_gateways(bool(order.user_id)) if pending else []
     refund = refunds.for_order(order) if order.status == "refunded" else None
     page = themes.render(
         "orders/order.html",
@@ -120,7 +129,8 @@ def _order_page(order: Order, is_buyer: bool, error: str | None = None, status: 
         events=events,
         items=_items(order, is_buyer),
         answers=json.loads(order.fields) if order.fields else {},
-        gateways=offered_gateways(bool(order.user_id)) if pending else [],
+        gateways=gateways,
+        wallet_balance=_wallet_balance(order, gateways),
         refund=refund,
         refund_via=refunds.gateway_title(refund.gateway) if refund else "",
         error=error,
