@@ -408,7 +408,7 @@ def test_a_short_wallet_lands_on_the_order_then_pays_that_order(client, app, pro
     page = text(client.get(order_page))
     assert "Your balance is too low for this order." in page and "Awaiting payment" in page
     assert 'value="wallet"' in page and 'value="sandbox"' in page
-    assert re.search(r'Your balance is ¥5\.00\. <a href="/wallet">Top up</a>', page)
+    assert '<dt>Balance</dt><dd>¥5.00 · <a href="/wallet">Top up</a></dd>' in page
     assert stock(app, product) == 2
 
     again = pay_on_the_order_page(client, order.order_no, "wallet")
