@@ -399,6 +399,18 @@ def test_every_wrong_lookup_looks_the_same_then_429(client, app, product):
     assert other.get(f"/o/{order_no}").status_code == 404
 
 
+def test_a_right_lookup_does_not_use_up_the_limit(client, app, product):
+    """Only wrong answers count: a guest who finds their order between wrong tries still
+    has the full number of tries."""
+    order_no = guest_order(client, app, product)
+    other = app.test_client()
+    for _ in range(9):
+        assert lookup(other, "K000000WRONGNUMBER", "guest@example.com", "x").status_code == 400
+    assert lookup(other, order_no, "guest@example.com", "open-sesame").status_code == 302
+    assert lookup(other, "K000000WRONGNUMBER", "guest@example.com", "x").status_code == 400
+    assert lookup(other, order_no, "guest@example.com", "open-sesame").status_code == 429
+
+
 # history, buy again, wallet ----------------------------------------------------------------
 
 
@@ -462,3 +474,43 @@ def test_wallet_shows_balance_and_tops_up_through_a_gateway(client, app, owner, 
         assert TopUp.get(TopUp.topup_no == payable.ref).status == "paid"
         assert ledger.balance(ledger.user_account(user.id, "wallet")) == 1500
     assert "¥15.00" in text(client.get("/wallet"))
+
+
+def pay_on_the_order_page(client, order_no, gateway):
+    page = f"/o/{order_no}"
+    return submit(client, f"{page}/pay", {"gateway": gateway}, form_url=page)
+
+
+def test_a_short_wallet_lands_on_the_order_then_pays_that_order(client, app, product):
+    """The wallet cannot cover the price: the buyer lands on the order's page with the reason,
+    their balance and a top-up link beside every way to pay. Trying the wallet again there
+    retries the same order, so the stock is held once however often they try; once topped
+    up, the wallet page leads back to the order and pays it."""
+    with app.app_context():
+        registry().set_enabled("sandbox", True)  # another way to pay
+        buyer = customer(wallet=500)
+    login(client, "buyer@example.com", "buyer-pass-1")
+    response = buy(client, product, {"quantity": "1", "gateway": "wallet"})
+    [order] = orders(app)
+    order_page = f"/o/{order.order_no}"
+    assert response.status_code == 303 and response.headers["Location"] == order_page
+    page = text(client.get(order_page))
+    assert "Your balance is too low for this order." in page and "Awaiting payment" in page
+    assert 'value="wallet"' in page and 'value="sandbox"' in page
+    assert '<dt>Balance</dt><dd>¥5.00 · <a href="/wallet">Top up</a></dd>' in page
+    assert stock(app, product) == 2
+
+    again = pay_on_the_order_page(client, order.order_no, "wallet")
+    assert again.status_code == 303 and again.headers["Location"] == order_page
+    assert "Your balance is too low for this order." in text(client.get(order_page))
+    assert len(orders(app)) == 1 and stock(app, product) == 2
+
+    with app.app_context():
+        payments.credit_wallet(buyer.id, 500)  # as a top-up through a gateway would
+    assert f'href="{order_page}"' in text(client.get("/wallet"))
+    paid = pay_on_the_order_page(client, order.order_no, "wallet")
+    assert paid.headers["Location"] == order_page
+    page = text(client.get(order_page))
+    assert "Your keys" in page and "too low" not in page
+    assert [o.status for o in orders(app)] == ["delivered"] and stock(app, product) == 2
+    assert order.order_no not in text(client.get("/wallet"))  # nothing left to pay

@@ -135,13 +135,13 @@ def test_wallet_pays_a_signed_in_buyers_order(shop, client):
     healthy()
 
 
-def test_wallet_short_of_the_price_says_so_and_changes_nothing(shop, client):
+def test_wallet_short_of_the_price_says_so_on_the_order_and_changes_nothing(shop, client):
     buyer = customer(wallet=999)
     order = orders.place_order(card_product(price=1000).id, 1, user=buyer)
     login(client, "buyer@example.com", "buyer-pass-1")
     answer = client.get(f"/test/pay/{order.order_no}/wallet")
-    assert answer.status_code == 402
-    assert "balance is too low" in answer.get_data(as_text=True)
+    assert (answer.status_code, answer.headers["Location"]) == (303, f"/o/{order.order_no}")
+    assert "balance is too low" in client.get(answer.headers["Location"]).get_data(as_text=True)
     assert Order.get_by_id(order.id).status == "pending"
     assert balance(ledger.user_account(buyer.id, "wallet")) == 999
     assert escrow() == 0

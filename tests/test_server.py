@@ -7,19 +7,24 @@ by pid, even when the test fails half-way.
 """
 
 import os
+import re
 import secrets
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 from processes import ROOT, Started, alive, all_pids, cmdline, shop_env, wait_for
 
 from shop.config import load_config
+from shop.orders.views import LOOKUP_LIMIT
 
 APP = str(ROOT / "app.py")
 
@@ -278,3 +283,42 @@ def test_an_empty_secret_file_is_refused_not_used(tmp_path, monkeypatch):
     monkeypatch.setenv("SHOP_INSTANCE", str(instance))
     with pytest.raises(RuntimeError, match="is empty; delete it"):
         load_config()
+
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+@pytest.mark.pg
+def test_parallel_wrong_lookups_get_no_more_answers_than_the_limit(db_url, tmp_path, start):
+    """40 wrong order look-ups from one address at the same moment, spread over two gunicorn
+    workers: only the first LOOKUP_LIMIT are answered, every other one is refused (429),
+    however many arrive while the first are still checking their password."""
+    env = {
+        "SHOP_INSTANCE": str(tmp_path / "inst"),
+        "SHOP_DATABASE_URL": db_url,
+        "SHOP_MASTER_KEY": secrets.token_hex(32),
+        "SHOP_SECRET_KEY": secrets.token_hex(32),
+    }
+    init = ["-m", "flask", "--app", "app", "shop", "init", "--json"]
+    init += ["--admin-email", "owner@example.com", "--admin-password", "owner-pass-1"]
+    done = subprocess.run(
+        [sys.executable, *init], cwd=ROOT, env=shop_env(**env), capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    port = free_port()
+    server = start("--port", str(port), "--workers", "2", "--no-worker", **env)
+    url = f"http://127.0.0.1:{port}/lookup"
+    assert wait_until_up(server, url).status_code == 200
+    guesses = 40
+    together = threading.Barrier(guesses)
+
+    def guess(n: int) -> int:
+        browser = requests.Session()  # its own session and form token, fetched beforehand
+        token = CSRF_RE.search(browser.get(url, timeout=30).text).group(1)
+        wrong = {"order_no": f"K{n:020d}", "contact": "a@example.com", "query_password": "x"}
+        together.wait(timeout=60)
+        return browser.post(url, data={"csrf_token": token, **wrong}, timeout=60).status_code
+
+    with ThreadPoolExecutor(guesses) as pool:
+        answers = Counter(pool.map(guess, range(guesses)))
+    assert answers == {400: LOOKUP_LIMIT, 429: guesses - LOOKUP_LIMIT}, server.log()

@@ -2,10 +2,12 @@
 
 The money moves inside the shop (wallet → escrow, `orders.service.pay_with_wallet`), so there
 is no callback and no top-up through the wallet itself. Only the signed-in owner of an order
-can pay it from their balance; a short balance changes nothing and says so (402).
+can pay it from their balance. A short balance pays nothing and brings the buyer back to the
+order with the reason: the order stays pending with its stock held, and its page offers the
+other ways to pay and a top-up, so the buyer pays this order instead of placing another.
 """
 
-from flask import redirect
+from flask import flash, redirect
 from flask_login import current_user
 
 from shop.errors import error_response
@@ -38,10 +40,10 @@ class WalletGateway(Gateway):
             )
         try:
             orders.pay_with_wallet(order, actor=current_user._get_current_object())
-        except OrderError as exc:
-            return error_response(exc.status, exc.code, str(exc), exc.translated())
+        except OrderError as exc:  # e.g. the balance is short: back to the order, told why
+            flash(exc.translated(), "error")
         except StaleOrder:  # a second click raced the first and lost; the first paid
-            return redirect(payable.return_path, 303)
+            pass
         return redirect(payable.return_path, 303)
 
 

@@ -152,20 +152,21 @@ def authenticate(email: str, password: str, ip: str = "") -> User:
     """Return the user for valid credentials, else raise one message for every failure.
 
     A wrong email and a wrong password look the same, and repeated failures from one address
-    for one email are throttled, so passwords cannot be guessed online.
+    for one email are throttled, so passwords cannot be guessed online. Each try is counted
+    before the slow hash check, so parallel tries cannot all pass under the limit; the right
+    password clears the count, since whoever knows it is not guessing.
     """
     key = _login_key((email or "").strip().lower(), ip)
-    if throttle.blocked(key, LOGIN_LIMIT, LOGIN_WINDOW):
+    if not throttle.attempt(key, LOGIN_LIMIT, LOGIN_WINDOW).allowed:
         raise AccountError(N_("Too many failed sign-ins. Please wait 15 minutes and try again."))
     user = find_by_email(email) if EMAIL_RE.match((email or "").strip()) else None
     # an unknown email costs the same hash check as a known one: no timing oracle
     stored = user.password_hash if user is not None else _DUMMY_HASH
     if not check_password_hash(stored, password or "") or user is None:
-        throttle.hit(key, LOGIN_WINDOW)
         raise AccountError(N_("Wrong email or password."))
+    throttle.clear(key)
     if not user.is_active:
         raise AccountError(N_("This account is disabled. Contact the shop."))
-    throttle.clear(key)
     User.update(last_login_at=now()).where(User.id == user.id).execute()
     return user
 

@@ -681,6 +681,18 @@ def get_for_user(order_no: str, user) -> Order | None:
     return None
 
 
+def awaiting_payment(user, limit: int = 5) -> list[Order]:
+    """The user's orders still holding their stock for payment, newest first. The wallet page
+    lists them, so a buyer who tops up because the balance fell short goes back to pay that
+    order instead of placing (and reserving stock for) another."""
+    return list(
+        Order.select()
+        .where((Order.user == user.id) & (Order.status == "pending") & (Order.expires_at > now()))
+        .order_by(Order.id.desc())
+        .limit(limit)
+    )
+
+
 def lookup_guest(order_no: str, contact: str, query_password: str) -> Order | None:
     """A guest's order, only with the number, the contact and the query password all right.
     Every wrong answer returns None the same way (the caller throttles attempts)."""

@@ -15,7 +15,7 @@ from flask import Blueprint, abort, flash, make_response, redirect, request, ses
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from shop import themes
+from shop import ledger, themes
 from shop.audit import record
 from shop.catalog.models import Product
 from shop.crypto import blind_index
@@ -109,9 +109,18 @@ def _no_store(response):
 # the order page ----------------------------------------------------------------------------
 
 
+def _wallet_balance(order: Order, gateways: list) -> int | None:
+    """The buyer's balance when the wallet is offered for this order, shown beside it with a
+    top-up link: a buyer it falls short for sees by how much, and where to add the rest."""
+    if not any(g.name == "wallet" for g in gateways):
+        return None
+    return ledger.balance(ledger.user_account(order.user_id, "wallet"))
+
+
 def _order_page(order: Order, is_buyer: bool, error: str | None = None, status: int = 200):
     events = list(order.events.order_by(OrderEvent.id))
     pending = is_buyer and order.status == "pending"
+    gateways = offered_gateways(bool(order.user_id)) if pending else []
     refund = refunds.for_order(order) if order.status == "refunded" else None
     page = themes.render(
         "orders/order.html",
@@ -120,7 +129,8 @@ def _order_page(order: Order, is_buyer: bool, error: str | None = None, status: 
         events=events,
         items=_items(order, is_buyer),
         answers=json.loads(order.fields) if order.fields else {},
-        gateways=offered_gateways(bool(order.user_id)) if pending else [],
+        gateways=gateways,
+        wallet_balance=_wallet_balance(order, gateways),
         refund=refund,
         refund_via=refunds.gateway_title(refund.gateway) if refund else "",
         error=error,
@@ -195,19 +205,23 @@ def _lookup_key(ip: str) -> str:
 def lookup():
     """A guest finds an order again with its number, contact and query password. Every
     wrong answer gets the same message and status, and an address gets a limited number of
-    tries per window, so neither a guess nor a leak of one of the three opens an order."""
+    tries per window, so neither a guess nor a leak of one of the three opens an order.
+
+    The try is counted before the slow password check, so parallel requests cannot all slip
+    in under the limit; a right answer is then taken back off the count, as only wrong ones
+    should use it up (guests behind one shared address still find their orders)."""
     form = LookupForm()
     if not form.validate_on_submit():
         return themes.render("orders/lookup.html", form=form), 400 if form.is_submitted() else 200
-    key = _lookup_key(client_ip())
-    if throttle.blocked(key, LOOKUP_LIMIT, LOOKUP_WINDOW):
+    counted = throttle.attempt(_lookup_key(client_ip()), LOOKUP_LIMIT, LOOKUP_WINDOW)
+    if not counted.allowed:
         message = _("Too many attempts. Please wait 15 minutes and try again.")
         return themes.render("orders/lookup.html", form=form, error=message), 429
     order = service.lookup_guest(form.order_no.data, form.contact.data, form.query_password.data)
     if order is None:
-        throttle.hit(key, LOOKUP_WINDOW)
         message = _("No order matches this number, contact and password.")
         return themes.render("orders/lookup.html", form=form, error=message), 400
+    throttle.forgive(counted)
     remember(order.order_no)
     return redirect(url_for(".show", order_no=order.order_no))
 

@@ -2,14 +2,20 @@
 
 Used where a guess is cheap for an attacker and costly for a user: logins, order look-ups,
 password resets. Keys are blind-indexed by the caller so no IP or email is stored in clear.
+
+An attempt is counted before the work it guards, never after: with "check, do the slow
+password hash, then count", every request that arrives while the first ones are hashing
+passes the check, so parallel requests (across gunicorn workers too) get far more than the
+limit of guesses.
 """
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from peewee import CharField, DateTimeField, IntegerField
 
 from shop.clock import now
-from shop.db import BaseModel, db
+from shop.db import BaseModel, db, run
 
 
 class Throttle(BaseModel):
@@ -18,25 +24,48 @@ class Throttle(BaseModel):
     window_start = DateTimeField(default=now)
 
 
-def blocked(key: str, limit: int, window: timedelta) -> bool:
-    """True when `key` has used up its `limit` attempts in the current window."""
-    row = Throttle.get_or_none(Throttle.key == key)
-    return row is not None and row.window_start > now() - window and row.count >= limit
+@dataclass(frozen=True)
+class Attempt:
+    """One counted attempt: whether it may go ahead, and which window it was counted in."""
+
+    key: str
+    allowed: bool
+    window_start: datetime | str  # as the driver returns it (SQLite: text), to match it again
 
 
-def hit(key: str, window: timedelta) -> int:
-    """Count one attempt for `key`; returns the attempts in the current window."""
+# One statement adds the attempt to the key's live window (or opens a new window when the
+# last one is over) and reads the new count back. The database runs concurrent upserts of one
+# key one after the other (PostgreSQL locks the row, SQLite the file), so each caller gets a
+# number of its own and no two see the same count.
+_COUNT = (
+    'INSERT INTO "throttle" ("key", "count", "window_start") VALUES (?, 1, ?) '
+    'ON CONFLICT ("key") DO UPDATE SET '
+    '"count" = CASE WHEN "throttle"."window_start" > ? THEN "throttle"."count" + 1 ELSE 1 END, '
+    '"window_start" = CASE WHEN "throttle"."window_start" > ? '
+    'THEN "throttle"."window_start" ELSE excluded."window_start" END '
+    'RETURNING "count", "window_start"'
+)
+
+
+def attempt(key: str, limit: int, window: timedelta) -> Attempt:
+    """Count one attempt for `key` now, before the caller does the work it guards; it may go
+    ahead while it is one of the first `limit` of its window. Refused attempts are counted
+    too, which changes nothing: the window still ends `window` after it began."""
     current = now()
+    live_since = current - window
     with db.atomic():
-        row = Throttle.get_or_none(Throttle.key == key)
-        if row is None or row.window_start <= current - window:
-            Throttle.insert(key=key, count=1, window_start=current).on_conflict(
-                conflict_target=[Throttle.key],
-                update={Throttle.count: 1, Throttle.window_start: current},
-            ).execute()
-            return 1
-        Throttle.update(count=Throttle.count + 1).where(Throttle.key == key).execute()
-        return row.count + 1
+        count, window_start = run(_COUNT, (key, current, live_since, live_since)).fetchone()
+    return Attempt(key=key, allowed=count <= limit, window_start=window_start)
+
+
+def forgive(counted: Attempt) -> None:
+    """Take back an attempt that turned out right, so only wrong answers use up the limit.
+    Only within the window it was counted in: a new window owes it nothing."""
+    run(
+        'UPDATE "throttle" SET "count" = "count" - 1 '
+        'WHERE "key" = ? AND "window_start" = ? AND "count" > 0',
+        (counted.key, counted.window_start),
+    )
 
 
 def clear(key: str) -> None:

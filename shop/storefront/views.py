@@ -172,7 +172,8 @@ def buy(product_id):
 @bp.route("/wallet", methods=["GET", "POST"])
 @login_required
 def wallet():
-    """The balance, and a top-up through any gateway that can take one (not the wallet)."""
+    """The balance, a top-up through any gateway that can take one (not the wallet), and the
+    orders waiting to be paid, to go back to once the balance covers them."""
     offered = [g for g in payments.gateways().values() if g.supports_topup and g.name != "wallet"]
     form = TopUpForm()
     form.gateway.choices = [(g.name, g.title) for g in offered]
@@ -188,4 +189,6 @@ def wallet():
         except (AmountError, PaymentError) as exc:
             form.amount.errors = [exc.translated()]
     balance = ledger.balance(ledger.user_account(current_user.id, "wallet"))
-    return themes.render("wallet.html", form=form, balance=balance, offered=offered), status
+    unpaid = orders.awaiting_payment(current_user)
+    page = themes.render("wallet.html", form=form, balance=balance, offered=offered, unpaid=unpaid)
+    return page, status
