@@ -248,6 +248,14 @@ def test_import_counts_duplicates_in_the_paste_and_in_stock(app, staff, stocked)
     assert binary.status_code == 400 and "UTF-8" in text(binary)
 
 
+def test_import_warns_about_lines_too_long_to_be_keys(app, staff, stocked):
+    page = import_keys(staff, stocked, f"{'K' * 600}\nDDDD-0000\n")
+    assert "Imported 1, duplicates 0." in text(page)
+    assert "Too long to be keys (over 512 characters), skipped: 1." in text(page)
+    with app.app_context():
+        assert Product.get_by_id(stocked).stock == 3
+
+
 def test_keys_are_listed_masked(app, staff, stocked):
     page = text(staff.get(keys_page(stocked)))
     assert "AAAA****************ZZZZ" in page

@@ -83,13 +83,30 @@ def test_keys_import_from_file_and_stdin_counts_duplicates(app, cli, tmp_path):
     path.write_text("AAAA-1111\nBBBB-2222\n\nAAAA-1111\n", encoding="utf-8")
     assert cli("keys", "import", str(product_id), str(path)) == (
         0,
-        {"imported": 2, "duplicates": 1},
+        {"imported": 2, "duplicates": 1, "too_long": 0},
     )
     code, out = cli("keys", "import", str(product_id), "-", input="BBBB-2222\nCCCC-3333\n")
-    assert (code, out) == (0, {"imported": 1, "duplicates": 1})
+    assert (code, out) == (0, {"imported": 1, "duplicates": 1, "too_long": 0})
     with app.app_context():
         assert Product.get_by_id(product_id).stock == 3
         assert CardKey.select().count() == 3
+
+
+def test_keys_import_reports_lines_too_long_to_be_keys(app, cli):
+    product_id = add_card_product(cli)
+    code, out = cli("keys", "import", str(product_id), "-", input=f"{'K' * 600}\nAAAA-1111\n")
+    assert code == 0
+    assert (out["imported"], out["duplicates"], out["too_long"]) == (1, 0, 1)
+    assert out["warnings"] == ["Too long to be keys (over 512 characters), skipped: 1."]
+    with app.app_context():
+        assert Product.get_by_id(product_id).stock == 1
+
+    people = app.test_cli_runner().invoke(
+        args=["shop", "keys", "import", str(product_id), "-"], input=f"{'K' * 513}\nBBBB-2222\n"
+    )
+    assert people.exit_code == 0
+    assert people.stdout.splitlines() == ["imported: 1", "duplicates: 0", "too_long: 1"]
+    assert "warning: Too long to be keys (over 512 characters), skipped: 1." in people.stderr
 
 
 def test_keys_import_bad_input(app, cli, tmp_path):

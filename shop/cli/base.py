@@ -41,7 +41,8 @@ class JSONCommand(click.Command):
 
 def command(group=shop_cli, name=None, **kwargs):
     """Declare a command with a `--json` flag. The function returns a dict; it is printed as
-    JSON with --json, or as `key: value` lines for people. Service errors (ValueError) become
+    JSON with --json, or as `key: value` lines for people (its "warnings", a list of
+    sentences, as `warning: ...` lines on standard error). Service errors (ValueError) become
     exit 2 with their message; CheckFailed becomes exit 1."""
 
     def decorate(fn):
@@ -73,6 +74,16 @@ def _emit(result: dict, as_json: bool, code: int) -> None:
         click.echo(f"error: {result['error']['message']}", err=True)
         return
     for key, value in result.items():
+        if key == "warnings":
+            _warn(value)
+            continue
         if isinstance(value, list | dict):
             value = json.dumps(value, ensure_ascii=False, indent=2, default=str)
         click.echo(f"{key}: {value}")
+
+
+def _warn(warnings: list) -> None:
+    """A result's warnings as `warning: ...` lines on standard error, each one a sentence a
+    person reads, not a JSON list: the command did its work, but something needs a look."""
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)

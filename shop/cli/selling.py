@@ -62,7 +62,10 @@ def keys_group():
 @click.argument("product_id")
 @click.argument("file")
 def keys_import(product_id, file):
-    """Import card keys from FILE (one per line; - reads standard input)."""
+    """Import card keys from FILE (one per line; - reads standard input).
+
+    Prints how many were imported, refused as duplicates and skipped as too long to be keys
+    (with a warning when any were)."""
     product = _product(product_id)
     if file == "-":
         text = sys.stdin.read()
@@ -73,7 +76,9 @@ def keys_import(product_id, file):
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInput(f"cannot read {file}: {exc}", "bad_file") from None
     result = inventory.import_keys(product, text.splitlines())
-    return {"imported": result["imported"], "duplicates": result["duplicates"]}
+    counts = {key: result[key] for key in ("imported", "duplicates", "too_long")}
+    warnings = inventory.import_warnings(result)
+    return {**counts, **({"warnings": warnings} if warnings else {})}
 
 
 @shop_cli.group(name="wallet")

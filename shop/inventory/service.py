@@ -15,7 +15,7 @@ from shop.clock import now
 from shop.crypto import blind_index, decrypt
 from shop.db import db, is_postgres, run
 from shop.inventory.models import CardKey
-from shop.messages import N_, Refusal
+from shop.messages import N_, Message, Refusal
 
 MAX_KEY_LENGTH = 512
 
@@ -85,6 +85,21 @@ def import_keys(product: Product, lines, actor=None, batch: str = "") -> dict:
             duplicates=total - len(rows),
         )
     return {"imported": len(rows), "duplicates": total - len(rows), "too_long": too_long}
+
+
+def import_warnings(result: dict) -> list[Message]:
+    """What staff must be told about an import's result beyond its counts: lines skipped for
+    being too long are not duplicates, and must not vanish without a word. One list for the
+    admin page and the CLI, so both say the same."""
+    if not result["too_long"]:
+        return []
+    return [
+        Message(
+            N_("Too long to be keys (over %(max)d characters), skipped: %(n)d."),
+            max=MAX_KEY_LENGTH,
+            n=result["too_long"],
+        )
+    ]
 
 
 def reserve(product_id: int, quantity: int, order_id: int, until=None) -> None:
