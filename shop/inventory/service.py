@@ -148,9 +148,18 @@ def _take(product_id: int, quantity: int, order_id: int, new_state: tuple, sold=
     ).rowcount
     if moved != quantity:
         raise SoldOut(product_id, quantity, moved)
+    _notify_low_stock(product_id, row, quantity)
+
+
+def _notify_low_stock(product_id: int, row: tuple, taken: int) -> None:
+    """Tell plugins (`product.low_stock`) when taking `taken` keys out of stock left it at
+    or below the product's low-stock threshold. `row` is (stock after, threshold, name).
+
+    Only the change that crosses the threshold tells, so staff hear it once and not at every
+    sale below it. Every path that lowers available stock (a reservation, a sale, a void)
+    comes through here; a threshold of 0 means staff asked for no notice."""
     stock, threshold, name = row
-    if threshold and stock <= threshold < stock + quantity:
-        # crossed the threshold on the way down: tell staff once
+    if threshold and stock <= threshold < stock + taken:
         plugins.notify(event="product.low_stock", product_id=product_id, name=name, stock=stock)
 
 
@@ -202,7 +211,12 @@ def void_key(key_id: int, actor=None) -> CardKey:
             .execute()
         )
         if changed:
-            Product.update(stock=Product.stock - 1).where(Product.id == key.product_id).execute()
+            row = run(
+                'UPDATE "product" SET "stock" = "stock" - 1 WHERE "id" = ? '
+                'RETURNING "stock", "low_stock_threshold", "name"',
+                (key.product_id,),
+            ).fetchone()
+            _notify_low_stock(key.product_id, row, 1)
         record("keys.void", target=f"key:{key_id}", actor=actor, product=key.product_id)
     key.state = "void"
     return key
