@@ -252,10 +252,23 @@ def test_settings_unknown_key_is_refused(app, cli):
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("shop.name", "   ", "a value is required"),
-        ("shop.name", "x" * 81, "at most 80"),
-        ("shop.language", "fr", "not one of"),
-        ("theme.active", "no-such-theme", "no theme named"),
+        ("shop.name", "   ", "shop.name: a value is required"),
+        ("shop.name", "x" * 81, "shop.name: at most 80"),
+        ("shop.language", "fr", "shop.language: 'fr' is not one of"),
+        ("theme.active", "no-such-theme", "theme.active: There is no theme named"),
+        (
+            "orders.reserve_minutes",
+            "0",
+            "orders.reserve_minutes: must be between 1 and 1440 minutes",
+        ),
+        ("orders.reserve_minutes", "soon", "orders.reserve_minutes: 'soon' is not a whole number"),
+        ("escrow.hours", "721", "escrow.hours: must be between 0 and 720 hours"),
+        (
+            "withdrawal.fee_bps",
+            "10001",
+            "withdrawal.fee_bps: must be between 0 and 10000 basis points",
+        ),
+        ("refunds.max_attempts", "0", "refunds.max_attempts: must be between 1 and 50"),
     ],
 )
 def test_settings_bad_value_is_refused_and_nothing_changes(app, cli, key, value, message):
