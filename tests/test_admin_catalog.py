@@ -72,7 +72,15 @@ def test_create_product(app, staff):
         ({"cost": "-1"}, "Cost"),
         ({"kind": "gift"}, "kind must be one of"),
         ({"min_qty": "0"}, "minimum quantity must be a whole number from 1"),
-        ({"min_qty": "5", "max_qty": "4"}, "maximum quantity must be a whole number from 5"),
+        (
+            {"min_qty": "5", "max_qty": "2"},
+            "The maximum quantity (2) must be at least the minimum quantity (5).",
+        ),
+        (  # a blank maximum is 100, and was saved below the minimum
+            {"min_qty": "200", "max_qty": ""},
+            "The maximum quantity (100) must be at least the minimum quantity (200).",
+        ),
+        ({"max_qty": "0"}, "maximum quantity must be a whole number from 1 to 100000"),
         ({"max_qty": "100001"}, "maximum quantity"),
         ({"max_qty": "2.5"}, "maximum quantity"),
         ({"fields": "account|Account|([a-z]"}, "does not compile"),

@@ -77,6 +77,19 @@ def test_product_add_bad_input_is_exit_2_and_adds_nothing(app, cli, args, field)
         assert Product.select().count() == 0 and Category.select().count() == 0
 
 
+def test_product_add_says_the_maximum_is_below_the_minimum(cli):
+    code, out = cli(
+        "product", "add", "--name", "X", "--price", "1", "--min-qty", "5", "--max-qty", "2"
+    )
+    assert code == 2
+    assert out["error"]["message"] == (
+        "The maximum quantity (2) must be at least the minimum quantity (5)."
+    )
+    code, out = cli("product", "add", "--name", "X", "--price", "1", "--min-qty", "200")
+    assert code == 2  # the default maximum (100) is below it
+    assert "maximum quantity (100) must be at least the minimum quantity (200)" in str(out)
+
+
 def test_keys_import_from_file_and_stdin_counts_duplicates(app, cli, tmp_path):
     product_id = add_card_product(cli)
     path = tmp_path / "keys.txt"
