@@ -1,11 +1,13 @@
 import functools
 import json
+import re
 import sys
 
 import click
 from flask.cli import AppGroup
 
 shop_cli = AppGroup("shop", help="Run and script the shop.")
+ID_RE = re.compile(r"[0-9]{1,18}")  # more digits would overflow the database's integer
 
 
 class BadInput(Exception):
@@ -22,6 +24,17 @@ class CheckFailed(Exception):
     def __init__(self, result: dict):
         super().__init__("check failed")
         self.result = result
+
+
+def find_by_id(model, text: str, what: str):
+    """The row a command names by its id (a user, a product). A malformed id and one that
+    names nothing are the same refusal, `not_found` (exit 2): either way the row the person
+    meant is not there, and scripts check one code for it whichever command they ran."""
+    number = int(text) if ID_RE.fullmatch(text.strip()) else None
+    found = model.get_or_none(model.id == number) if number is not None else None
+    if found is None:
+        raise BadInput(f"no {what} {text}", "not_found")
+    return found
 
 
 class JSONCommand(click.Command):

@@ -10,9 +10,10 @@ import sys
 
 import click
 
+from shop.accounts.models import User
 from shop.catalog import service as catalog
 from shop.catalog.models import KINDS, Product
-from shop.cli.base import BadInput, CheckFailed, command, shop_cli
+from shop.cli.base import BadInput, CheckFailed, command, find_by_id, shop_cli
 from shop.inventory import service as inventory
 from shop.money import parse_amount
 from shop.orders import service as orders
@@ -92,9 +93,8 @@ def wallet_group():
 @click.option("--memo", default="", help="Why, for the ledger and the audit log.")
 def wallet_credit(user_id, amount, memo):
     """Add AMOUNT (e.g. 50.00) to a user's wallet; prints the new balance in fen."""
-    if not user_id.isdigit():
-        raise BadInput(f"{user_id!r} is not a user id", "not_found")
-    return {"wallet": payments.credit_wallet(int(user_id), parse_amount(amount), memo=memo)}
+    user = find_by_id(User, user_id, "user")
+    return {"wallet": payments.credit_wallet(user.id, parse_amount(amount), memo=memo)}
 
 
 @shop_cli.group(name="orders")
@@ -151,10 +151,7 @@ def orders_refund_reroute(order_no):
 
 
 def _product(product_id: str) -> Product:
-    found = Product.get_or_none(Product.id == int(product_id)) if product_id.isdigit() else None
-    if found is None:
-        raise BadInput(f"no product {product_id}", "not_found")
-    return found
+    return find_by_id(Product, product_id, "product")
 
 
 def _order(order_no: str) -> Order:
