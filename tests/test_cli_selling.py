@@ -166,14 +166,35 @@ def test_orders_settle(app, cli):
         assert ledger.balance(ledger.system_account("escrow")) == 0
         assert ledger.balance(ledger.system_account("revenue")) == 1000
     code, out = cli("orders", "settle", order_no)  # completed already: wrong state
-    assert code == 2 and "completed" in out["error"]["message"]
-    assert cli("orders", "settle", "K000000NOPE")[0] == 2
+    assert code == 2 and out["error"]["code"] == "not_delivered"
+    assert "completed" in out["error"]["message"]
+    code, out = cli("orders", "settle", "K000000NOPE")
+    assert code == 2 and out["error"]["code"] == "not_found"
+
+
+def test_orders_settle_a_paid_order_waiting_for_delivery_keeps_the_services_code(app, cli):
+    _, manual = cli("product", "add", "--name", "Top-up", "--price", "10.00", "--kind", "manual")
+    with app.app_context():
+        order = orders.place_order(
+            manual["id"], 1, contact="guest@example.com", query_password="open-sesame"
+        )
+        payments.record_payment("sandbox", "txn-1", order.order_no, order.amount)
+        assert Order.get_by_id(order.id).status == "paid"
+    code, out = cli("orders", "settle", order.order_no)
+    assert code == 2
+    assert out["error"] == {
+        "code": "not_delivered",
+        "message": "This order is paid; only delivered orders complete.",
+    }
+    with app.app_context():
+        assert Order.get_by_id(order.id).status == "paid"
 
 
 def test_orders_refund_needs_a_reason(app, cli):
     order_no = paid_order(app, cli)
     code, out = cli("orders", "refund", order_no)
-    assert code == 2 and "reason" in out["error"]["message"]
+    assert code == 2 and out["error"]["code"] == "reason_required"
+    assert "reason" in out["error"]["message"]
     with app.app_context():
         assert Order.get(Order.order_no == order_no).status == "delivered"
     assert cli("orders", "refund", order_no, "--reason", "The key was used") == (

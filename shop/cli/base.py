@@ -56,7 +56,7 @@ def command(group=shop_cli, name=None, **kwargs):
     """Declare a command with a `--json` flag. The function returns a dict; it is printed as
     JSON with --json, or as `key: value` lines for people (its "warnings", a list of
     sentences, as `warning: ...` lines on standard error). Service errors (ValueError) become
-    exit 2 with their message; CheckFailed becomes exit 1."""
+    exit 2 with their message and code; CheckFailed becomes exit 1."""
 
     def decorate(fn):
         @group.command(name=name, cls=JSONCommand, **kwargs)
@@ -70,13 +70,21 @@ def command(group=shop_cli, name=None, **kwargs):
             except BadInput as exc:
                 result, code = {"error": {"code": exc.code, "message": str(exc)}}, 2
             except ValueError as exc:
-                result, code = {"error": {"code": "bad_input", "message": str(exc)}}, 2
+                result, code = {"error": {"code": _code(exc), "message": str(exc)}}, 2
             _emit(result, as_json, code)
             sys.exit(code)
 
         return wrapper
 
     return decorate
+
+
+def _code(exc: ValueError) -> str:
+    """The refusal's own code when the service gave it one (an order's `not_delivered`, a
+    gateway refund's `refund_busy`): the same stable code the API answers, so a script can
+    tell a wrong state from a typo. Anything else is plain `bad_input`."""
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, str) and code else "bad_input"
 
 
 def _emit(result: dict, as_json: bool, code: int) -> None:
