@@ -50,8 +50,14 @@ def db_url(db_backend, tmp_path):
 
 @pytest.fixture
 def database(db_url):
-    """A migrated, connected database bound to the models for the length of one test."""
+    """A migrated, connected database bound to the models for the length of one test.
+
+    The process's settings cache is emptied (as create_app does), or a setting changed by
+    the previous test would be read here for a second or two."""
+    from shop.settings import service as settings_service
+
     database = shop_db.bind(db_url)
+    settings_service.invalidate()
     migrations.run()
     database.connect(reuse_if_open=True)
     yield database

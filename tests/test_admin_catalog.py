@@ -72,7 +72,15 @@ def test_create_product(app, staff):
         ({"cost": "-1"}, "Cost"),
         ({"kind": "gift"}, "kind must be one of"),
         ({"min_qty": "0"}, "minimum quantity must be a whole number from 1"),
-        ({"min_qty": "5", "max_qty": "4"}, "maximum quantity must be a whole number from 5"),
+        (
+            {"min_qty": "5", "max_qty": "2"},
+            "The maximum quantity (2) must be at least the minimum quantity (5).",
+        ),
+        (  # a blank maximum is 100, and was saved below the minimum
+            {"min_qty": "200", "max_qty": ""},
+            "The maximum quantity (100) must be at least the minimum quantity (200).",
+        ),
+        ({"max_qty": "0"}, "maximum quantity must be a whole number from 1 to 100000"),
         ({"max_qty": "100001"}, "maximum quantity"),
         ({"max_qty": "2.5"}, "maximum quantity"),
         ({"fields": "account|Account|([a-z]"}, "does not compile"),
@@ -246,6 +254,14 @@ def test_import_counts_duplicates_in_the_paste_and_in_stock(app, staff, stocked)
         form_url=keys_page(stocked),
     )
     assert binary.status_code == 400 and "UTF-8" in text(binary)
+
+
+def test_import_warns_about_lines_too_long_to_be_keys(app, staff, stocked):
+    page = import_keys(staff, stocked, f"{'K' * 600}\nDDDD-0000\n")
+    assert "Imported 1, duplicates 0." in text(page)
+    assert "Too long to be keys (over 512 characters), skipped: 1." in text(page)
+    with app.app_context():
+        assert Product.get_by_id(stocked).stock == 3
 
 
 def test_keys_are_listed_masked(app, staff, stocked):

@@ -754,7 +754,7 @@ def test_a_user_holds_at_most_20_active_keys(app, buyer):
 def test_cli_refuses_an_unknown_user(app, owner, user_id):
     result = app.test_cli_runner().invoke(args=["shop", "apikey", "create", user_id, "--json"])
     assert result.exit_code == 2
-    assert json.loads(result.output)["error"]["code"] == "bad_input"
+    assert json.loads(result.output)["error"]["code"] == "not_found"
     assert ApiKey.select().count() == 0
 
 

@@ -252,10 +252,23 @@ def test_settings_unknown_key_is_refused(app, cli):
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("shop.name", "   ", "a value is required"),
-        ("shop.name", "x" * 81, "at most 80"),
-        ("shop.language", "fr", "not one of"),
-        ("theme.active", "no-such-theme", "no theme named"),
+        ("shop.name", "   ", "shop.name: a value is required"),
+        ("shop.name", "x" * 81, "shop.name: at most 80"),
+        ("shop.language", "fr", "shop.language: 'fr' is not one of"),
+        ("theme.active", "no-such-theme", "theme.active: There is no theme named"),
+        (
+            "orders.reserve_minutes",
+            "0",
+            "orders.reserve_minutes: must be between 1 and 1440 minutes",
+        ),
+        ("orders.reserve_minutes", "soon", "orders.reserve_minutes: 'soon' is not a whole number"),
+        ("escrow.hours", "721", "escrow.hours: must be between 0 and 720 hours"),
+        (
+            "withdrawal.fee_bps",
+            "10001",
+            "withdrawal.fee_bps: must be between 0 and 10000 basis points",
+        ),
+        ("refunds.max_attempts", "0", "refunds.max_attempts: must be between 1 and 50"),
     ],
 )
 def test_settings_bad_value_is_refused_and_nothing_changes(app, cli, key, value, message):
@@ -423,7 +436,7 @@ def test_user_role_makes_staff_and_refuses_owner_and_unknown_users(app, cli, own
     code, out = cli("user", "role", str(alice["id"]), "staff")
     assert code == 0 and out == {"id": alice["id"], "role": "staff"}
     assert in_app(app, lambda: User.get_by_id(alice["id"]).role) == "staff"
-    assert_bad_input(cli("user", "role", "999", "staff"), "no user has the id 999")
+    assert_bad_input(cli("user", "role", "999", "staff"), "no user 999")
     code, _ = cli("user", "role", str(alice["id"]), "owner")
     assert code == 2  # not a choice: the shop has one owner
     assert_bad_input(
@@ -431,3 +444,22 @@ def test_user_role_makes_staff_and_refuses_owner_and_unknown_users(app, cli, own
         "already has its owner",
     )
     assert in_app(app, lambda: User.get_by_id(alice["id"]).role) == "staff"
+
+
+USER_COMMANDS = [
+    ("wallet", "credit", "{id}", "5.00"),
+    ("user", "role", "{id}", "staff"),
+    ("user", "set-level", "{id}", "none"),
+    ("points", "violation", "{id}", "--kind", "fraud"),
+    ("apikey", "create", "{id}"),
+]
+
+
+@pytest.mark.parametrize("command", USER_COMMANDS, ids=lambda c: " ".join(c[:2]))
+@pytest.mark.parametrize("user_id", ["99", "0", "x", "1" * 30])
+def test_every_command_naming_a_user_refuses_a_missing_one_as_not_found(app, cli, command, user_id):
+    """Malformed or unknown, a user id is `not_found`, whichever command it was given to."""
+    code, out = cli(*(part.format(id=user_id) for part in command))
+    assert code == 2
+    assert out["error"] == {"code": "not_found", "message": f"no user {user_id}"}
+    assert in_app(app, lambda: AuditLog.select().count()) == 0

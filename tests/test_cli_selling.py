@@ -77,19 +77,49 @@ def test_product_add_bad_input_is_exit_2_and_adds_nothing(app, cli, args, field)
         assert Product.select().count() == 0 and Category.select().count() == 0
 
 
+def test_product_add_says_the_maximum_is_below_the_minimum(cli):
+    code, out = cli(
+        "product", "add", "--name", "X", "--price", "1", "--min-qty", "5", "--max-qty", "2"
+    )
+    assert code == 2
+    assert out["error"]["message"] == (
+        "The maximum quantity (2) must be at least the minimum quantity (5)."
+    )
+    code, out = cli("product", "add", "--name", "X", "--price", "1", "--min-qty", "200")
+    assert code == 2  # the default maximum (100) is below it
+    assert "maximum quantity (100) must be at least the minimum quantity (200)" in str(out)
+
+
 def test_keys_import_from_file_and_stdin_counts_duplicates(app, cli, tmp_path):
     product_id = add_card_product(cli)
     path = tmp_path / "keys.txt"
     path.write_text("AAAA-1111\nBBBB-2222\n\nAAAA-1111\n", encoding="utf-8")
     assert cli("keys", "import", str(product_id), str(path)) == (
         0,
-        {"imported": 2, "duplicates": 1},
+        {"imported": 2, "duplicates": 1, "too_long": 0},
     )
     code, out = cli("keys", "import", str(product_id), "-", input="BBBB-2222\nCCCC-3333\n")
-    assert (code, out) == (0, {"imported": 1, "duplicates": 1})
+    assert (code, out) == (0, {"imported": 1, "duplicates": 1, "too_long": 0})
     with app.app_context():
         assert Product.get_by_id(product_id).stock == 3
         assert CardKey.select().count() == 3
+
+
+def test_keys_import_reports_lines_too_long_to_be_keys(app, cli):
+    product_id = add_card_product(cli)
+    code, out = cli("keys", "import", str(product_id), "-", input=f"{'K' * 600}\nAAAA-1111\n")
+    assert code == 0
+    assert (out["imported"], out["duplicates"], out["too_long"]) == (1, 0, 1)
+    assert out["warnings"] == ["Too long to be keys (over 512 characters), skipped: 1."]
+    with app.app_context():
+        assert Product.get_by_id(product_id).stock == 1
+
+    people = app.test_cli_runner().invoke(
+        args=["shop", "keys", "import", str(product_id), "-"], input=f"{'K' * 513}\nBBBB-2222\n"
+    )
+    assert people.exit_code == 0
+    assert people.stdout.splitlines() == ["imported: 1", "duplicates: 0", "too_long: 1"]
+    assert "warning: Too long to be keys (over 512 characters), skipped: 1." in people.stderr
 
 
 def test_keys_import_bad_input(app, cli, tmp_path):
@@ -136,14 +166,35 @@ def test_orders_settle(app, cli):
         assert ledger.balance(ledger.system_account("escrow")) == 0
         assert ledger.balance(ledger.system_account("revenue")) == 1000
     code, out = cli("orders", "settle", order_no)  # completed already: wrong state
-    assert code == 2 and "completed" in out["error"]["message"]
-    assert cli("orders", "settle", "K000000NOPE")[0] == 2
+    assert code == 2 and out["error"]["code"] == "not_delivered"
+    assert "completed" in out["error"]["message"]
+    code, out = cli("orders", "settle", "K000000NOPE")
+    assert code == 2 and out["error"]["code"] == "not_found"
+
+
+def test_orders_settle_a_paid_order_waiting_for_delivery_keeps_the_services_code(app, cli):
+    _, manual = cli("product", "add", "--name", "Top-up", "--price", "10.00", "--kind", "manual")
+    with app.app_context():
+        order = orders.place_order(
+            manual["id"], 1, contact="guest@example.com", query_password="open-sesame"
+        )
+        payments.record_payment("sandbox", "txn-1", order.order_no, order.amount)
+        assert Order.get_by_id(order.id).status == "paid"
+    code, out = cli("orders", "settle", order.order_no)
+    assert code == 2
+    assert out["error"] == {
+        "code": "not_delivered",
+        "message": "This order is paid; only delivered orders complete.",
+    }
+    with app.app_context():
+        assert Order.get_by_id(order.id).status == "paid"
 
 
 def test_orders_refund_needs_a_reason(app, cli):
     order_no = paid_order(app, cli)
     code, out = cli("orders", "refund", order_no)
-    assert code == 2 and "reason" in out["error"]["message"]
+    assert code == 2 and out["error"]["code"] == "reason_required"
+    assert "reason" in out["error"]["message"]
     with app.app_context():
         assert Order.get(Order.order_no == order_no).status == "delivered"
     assert cli("orders", "refund", order_no, "--reason", "The key was used") == (

@@ -6,8 +6,9 @@ from datetime import timedelta
 import pytest
 from selling import card_product, customer, free_product
 
-from shop import crypto, invariants, ledger
+from shop import crypto, invariants, ledger, settings
 from shop.catalog.models import Product
+from shop.clock import now
 from shop.distribution.models import Commission
 from shop.inventory import service as inventory
 from shop.inventory.models import CardKey
@@ -104,6 +105,35 @@ def test_refund_returns_money_to_wallet_and_voids_keys(database):
     )
     assert Product.get_by_id(product.id).stock == 1
     healthy()
+
+
+@pytest.mark.parametrize(("typed", "minutes"), [(None, 15), ("40", 40)])
+def test_orders_reserve_minutes_sets_a_new_orders_expiry(database, typed, minutes):
+    if typed is not None:
+        settings.set_value("orders.reserve_minutes", typed)
+    assert settings.get("orders.reserve_minutes") == minutes
+    before = now()
+    order = Order.get_by_id(guest_order(card_product()).id)
+    after = now()
+    assert before + timedelta(minutes=minutes) <= order.expires_at
+    assert order.expires_at <= after + timedelta(minutes=minutes)
+    [key] = CardKey.select().where(CardKey.order_id == order.id)
+    assert (key.state, key.reserved_until) == ("reserved", order.expires_at)
+
+
+@pytest.mark.parametrize(("typed", "hours"), [(None, 24), ("2", 2), ("0", 0)])
+def test_escrow_hours_sets_a_delivered_orders_settle_after(database, typed, hours):
+    if typed is not None:
+        settings.set_value("escrow.hours", typed)
+    assert settings.get("escrow.hours") == hours
+    order = guest_order(card_product())
+    before = now()
+    payments.record_payment("sandbox", "txn-1", order.order_no, 1000)
+    after = now()
+    order = Order.get_by_id(order.id)
+    assert order.status == "delivered"
+    assert before + timedelta(hours=hours) <= order.settle_after <= after + timedelta(hours=hours)
+    assert orders.complete_due() == (1 if hours == 0 else 0)
 
 
 def test_expiry_releases_stock_and_late_payment_reclaims_it(database, monkeypatch):

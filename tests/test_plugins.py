@@ -6,15 +6,21 @@ build the shop (`shop_with`), because discovery runs when the app is created.
 
 import json
 import logging
+import secrets
 import sys
 import textwrap
 from importlib.metadata import EntryPoint
 
 import pytest
 from conftest import login, submit
+from selling import card_product, customer
 
 from shop import create_app, plugins
+from shop.catalog.models import Product
 from shop.db import db
+from shop.inventory import service as inventory
+from shop.inventory.models import CardKey
+from shop.orders import service as orders
 from shop.plugins import discovery
 from shop.plugins.models import PluginState
 
@@ -345,3 +351,80 @@ def test_customers_cannot_see_or_toggle_plugins(app, owner):
     assert response.status_code == 403
     with app.app_context():
         assert not plugins.registry().is_enabled("hello")
+
+
+# the product.low_stock notice --------------------------------------------------------------
+
+STOCK_WATCHER = """
+    from shop.plugins import hookimpl
+
+    events = []
+
+    @hookimpl
+    def notify(event, payload):
+        if event == "product.low_stock":
+            events.append(payload)
+"""
+
+
+@pytest.fixture
+def low_stock(shop_with, plugin_dir):
+    """Inside an app with a plugin recording every product.low_stock notice: the notices."""
+    write_plugin(plugin_dir, "stockwatch", STOCK_WATCHER, default_enabled=True)
+    app, _ = shop_with()
+    with app.app_context():
+        yield plugins.registry().info("stockwatch").module.events
+
+
+def notice(product, stock):
+    return {"product_id": product.id, "name": product.name, "stock": stock}
+
+
+def api_sale(buyer, product, quantity=1):
+    order, _ = orders.place_paid_order(
+        buyer, product.id, quantity, None, idem_key=secrets.token_hex(8), request_hash="h"
+    )
+    assert order.status == "delivered"
+
+
+def test_low_stock_is_told_once_when_sales_cross_the_threshold(low_stock):
+    product = card_product(keys=6, low_stock_threshold=3)
+    buyer = customer(wallet=100_000)
+    api_sale(buyer, product)  # 5 left
+    assert low_stock == []
+    api_sale(buyer, product, quantity=3)  # 2 left: crossed on the way down, by three at once
+    assert low_stock == [notice(product, 2)]
+    api_sale(buyer, product)  # 1 left: below already, nothing new
+    assert low_stock == [notice(product, 2)]
+
+
+def test_low_stock_is_told_when_a_reservation_crosses_the_threshold(low_stock):
+    product = card_product(keys=3, low_stock_threshold=2)
+    orders.place_order(product.id, 1, contact="guest@example.com", query_password="pw12")
+    assert low_stock == [notice(product, 2)]
+
+
+def test_low_stock_is_told_once_when_voids_cross_the_threshold(low_stock):
+    product = card_product(keys=4, low_stock_threshold=2)
+    keys = [k.id for k in CardKey.select().where(CardKey.product == product.id)]
+    inventory.void_key(keys[0])  # 3 left
+    assert low_stock == []
+    inventory.void_key(keys[1])  # 2 left: at the threshold
+    assert low_stock == [notice(product, 2)]
+    inventory.void_key(keys[2])  # 1 left: below already
+    assert low_stock == [notice(product, 2)]
+    assert Product.get_by_id(product.id).stock == 1
+
+
+def test_low_stock_is_told_again_after_a_restock_and_never_without_a_threshold(low_stock):
+    product = card_product(keys=2, low_stock_threshold=1)
+    keys = [k.id for k in CardKey.select().where(CardKey.product == product.id)]
+    inventory.void_key(keys[0])
+    inventory.import_keys(product, ["NEW-KEY-0001", "NEW-KEY-0002"])  # 3 left, above again
+    orders.place_order(product.id, 2, contact="guest@example.com", query_password="pw12")
+    assert low_stock == [notice(product, 1), notice(product, 1)]
+
+    unwatched = card_product(keys=2)  # threshold 0: staff asked for no notice
+    inventory.void_key(CardKey.get(CardKey.product == unwatched.id).id)
+    orders.place_order(unwatched.id, 1, contact="guest@example.com", query_password="pw12")
+    assert len(low_stock) == 2

@@ -261,8 +261,8 @@ def keys_import(product_id):
         ),
         "success",
     )
-    if result["too_long"]:
-        flash(_("%(n)d lines were too long to be keys.", n=result["too_long"]), "warning")
+    for warning in inventory.import_warnings(result):
+        flash(warning.translated(), "warning")
     return redirect(url_for("admin.product_keys", product_id=product.id), 303)
 
 

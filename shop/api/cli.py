@@ -2,8 +2,9 @@
 
 import click
 
+from shop.accounts.models import User
 from shop.api import keys
-from shop.cli.base import command, shop_cli
+from shop.cli.base import command, find_by_id, shop_cli
 
 
 @shop_cli.group(name="apikey")
@@ -16,7 +17,7 @@ def apikey_group():
 @click.option("--label", default="", help="A name to tell the key apart.")
 def apikey_create(user_id, label):
     """Issue a key for a user; the secret is printed this once."""
-    key, secret = keys.create(user_id, label)
+    key, secret = keys.create(find_by_id(User, user_id, "user").id, label)
     return {"key": key.key_id, "secret": secret}
 
 

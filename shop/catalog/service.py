@@ -426,8 +426,8 @@ def _clean_product(raw: Mapping, current: Product | None, upload=None) -> tuple[
         )
 
     values["min_qty"] = _int_field(raw, "min_qty", 1, MAX_QTY, errors, default=1)
-    low = values["min_qty"] if "min_qty" not in errors else 1
-    values["max_qty"] = _int_field(raw, "max_qty", low, MAX_QTY, errors, default=100)
+    values["max_qty"] = _int_field(raw, "max_qty", 1, MAX_QTY, errors, default=100)
+    _check_quantity_limits(values, errors)
     values["low_stock_threshold"] = _int_field(
         raw, "low_stock_threshold", 0, MAX_QTY, errors, default=0
     )
@@ -573,6 +573,20 @@ def _int_field(raw: Mapping, key: str, low: int, high: int, errors: dict, defaul
         errors[key] = Message(INT_MESSAGES[key], low=low, high=high)
         return default
     return value
+
+
+def _check_quantity_limits(values: dict, errors: dict) -> None:
+    """Each limit on its own is a whole number in range; together the maximum must not be
+    below the minimum. Said as that, with both numbers: "must be a whole number from 5 to
+    100000" about a 2 sends staff looking for what is wrong with the 2. A maximum left at its
+    default is checked too, or a minimum above it would make the product unbuyable."""
+    if {"min_qty", "max_qty"} & errors.keys() or values["max_qty"] >= values["min_qty"]:
+        return
+    errors["max_qty"] = Message(
+        N_("The maximum quantity (%(max)d) must be at least the minimum quantity (%(min)d)."),
+        max=values["max_qty"],
+        min=values["min_qty"],
+    )
 
 
 def _amount(raw: Mapping, key: str, errors: dict, required: bool) -> int:

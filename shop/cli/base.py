@@ -1,11 +1,13 @@
 import functools
 import json
+import re
 import sys
 
 import click
 from flask.cli import AppGroup
 
 shop_cli = AppGroup("shop", help="Run and script the shop.")
+ID_RE = re.compile(r"[0-9]{1,18}")  # more digits would overflow the database's integer
 
 
 class BadInput(Exception):
@@ -22,6 +24,17 @@ class CheckFailed(Exception):
     def __init__(self, result: dict):
         super().__init__("check failed")
         self.result = result
+
+
+def find_by_id(model, text: str, what: str):
+    """The row a command names by its id (a user, a product). A malformed id and one that
+    names nothing are the same refusal, `not_found` (exit 2): either way the row the person
+    meant is not there, and scripts check one code for it whichever command they ran."""
+    number = int(text) if ID_RE.fullmatch(text.strip()) else None
+    found = model.get_or_none(model.id == number) if number is not None else None
+    if found is None:
+        raise BadInput(f"no {what} {text}", "not_found")
+    return found
 
 
 class JSONCommand(click.Command):
@@ -41,8 +54,9 @@ class JSONCommand(click.Command):
 
 def command(group=shop_cli, name=None, **kwargs):
     """Declare a command with a `--json` flag. The function returns a dict; it is printed as
-    JSON with --json, or as `key: value` lines for people. Service errors (ValueError) become
-    exit 2 with their message; CheckFailed becomes exit 1."""
+    JSON with --json, or as `key: value` lines for people (its "warnings", a list of
+    sentences, as `warning: ...` lines on standard error). Service errors (ValueError) become
+    exit 2 with their message and code; CheckFailed becomes exit 1."""
 
     def decorate(fn):
         @group.command(name=name, cls=JSONCommand, **kwargs)
@@ -56,13 +70,21 @@ def command(group=shop_cli, name=None, **kwargs):
             except BadInput as exc:
                 result, code = {"error": {"code": exc.code, "message": str(exc)}}, 2
             except ValueError as exc:
-                result, code = {"error": {"code": "bad_input", "message": str(exc)}}, 2
+                result, code = {"error": {"code": _code(exc), "message": str(exc)}}, 2
             _emit(result, as_json, code)
             sys.exit(code)
 
         return wrapper
 
     return decorate
+
+
+def _code(exc: ValueError) -> str:
+    """The refusal's own code when the service gave it one (an order's `not_delivered`, a
+    gateway refund's `refund_busy`): the same stable code the API answers, so a script can
+    tell a wrong state from a typo. Anything else is plain `bad_input`."""
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, str) and code else "bad_input"
 
 
 def _emit(result: dict, as_json: bool, code: int) -> None:
@@ -73,6 +95,16 @@ def _emit(result: dict, as_json: bool, code: int) -> None:
         click.echo(f"error: {result['error']['message']}", err=True)
         return
     for key, value in result.items():
+        if key == "warnings":
+            _warn(value)
+            continue
         if isinstance(value, list | dict):
             value = json.dumps(value, ensure_ascii=False, indent=2, default=str)
         click.echo(f"{key}: {value}")
+
+
+def _warn(warnings: list) -> None:
+    """A result's warnings as `warning: ...` lines on standard error, each one a sentence a
+    person reads, not a JSON list: the command did its work, but something needs a look."""
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)

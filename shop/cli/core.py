@@ -8,7 +8,7 @@ from flask import current_app
 from shop import invariants, plugins, settings
 from shop.accounts import service as accounts
 from shop.accounts.models import User
-from shop.cli.base import BadInput, CheckFailed, command, shop_cli
+from shop.cli.base import BadInput, CheckFailed, command, find_by_id, shop_cli
 from shop.i18n import LANGUAGES
 
 
@@ -81,13 +81,11 @@ def user_add(email, password, role, phone, referrer):
 
 
 @command(group=user_group, name="role")
-@click.argument("user_id", type=int)
+@click.argument("user_id")
 @click.argument("role", type=click.Choice(["customer", "staff"]))
 def user_role(user_id, role):
     """Make a customer staff, or staff a customer; their sessions end."""
-    user = User.get_or_none(User.id == user_id)
-    if user is None:
-        raise BadInput(f"no user has the id {user_id}", "not_found")
+    user = find_by_id(User, user_id, "user")
     accounts.set_role(user, role, actor=None)
     return {"id": user.id, "role": user.role}
 

@@ -10,9 +10,10 @@ import sys
 
 import click
 
+from shop.accounts.models import User
 from shop.catalog import service as catalog
 from shop.catalog.models import KINDS, Product
-from shop.cli.base import BadInput, CheckFailed, command, shop_cli
+from shop.cli.base import BadInput, CheckFailed, command, find_by_id, shop_cli
 from shop.inventory import service as inventory
 from shop.money import parse_amount
 from shop.orders import service as orders
@@ -62,7 +63,10 @@ def keys_group():
 @click.argument("product_id")
 @click.argument("file")
 def keys_import(product_id, file):
-    """Import card keys from FILE (one per line; - reads standard input)."""
+    """Import card keys from FILE (one per line; - reads standard input).
+
+    Prints how many were imported, refused as duplicates and skipped as too long to be keys
+    (with a warning when any were)."""
     product = _product(product_id)
     if file == "-":
         text = sys.stdin.read()
@@ -73,7 +77,9 @@ def keys_import(product_id, file):
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInput(f"cannot read {file}: {exc}", "bad_file") from None
     result = inventory.import_keys(product, text.splitlines())
-    return {"imported": result["imported"], "duplicates": result["duplicates"]}
+    counts = {key: result[key] for key in ("imported", "duplicates", "too_long")}
+    warnings = inventory.import_warnings(result)
+    return {**counts, **({"warnings": warnings} if warnings else {})}
 
 
 @shop_cli.group(name="wallet")
@@ -87,9 +93,8 @@ def wallet_group():
 @click.option("--memo", default="", help="Why, for the ledger and the audit log.")
 def wallet_credit(user_id, amount, memo):
     """Add AMOUNT (e.g. 50.00) to a user's wallet; prints the new balance in fen."""
-    if not user_id.isdigit():
-        raise BadInput(f"{user_id!r} is not a user id", "not_found")
-    return {"wallet": payments.credit_wallet(int(user_id), parse_amount(amount), memo=memo)}
+    user = find_by_id(User, user_id, "user")
+    return {"wallet": payments.credit_wallet(user.id, parse_amount(amount), memo=memo)}
 
 
 @shop_cli.group(name="orders")
@@ -146,10 +151,7 @@ def orders_refund_reroute(order_no):
 
 
 def _product(product_id: str) -> Product:
-    found = Product.get_or_none(Product.id == int(product_id)) if product_id.isdigit() else None
-    if found is None:
-        raise BadInput(f"no product {product_id}", "not_found")
-    return found
+    return find_by_id(Product, product_id, "product")
 
 
 def _order(order_no: str) -> Order:

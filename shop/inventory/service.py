@@ -15,7 +15,7 @@ from shop.clock import now
 from shop.crypto import blind_index, decrypt
 from shop.db import db, is_postgres, run
 from shop.inventory.models import CardKey
-from shop.messages import N_, Refusal
+from shop.messages import N_, Message, Refusal
 
 MAX_KEY_LENGTH = 512
 
@@ -87,6 +87,21 @@ def import_keys(product: Product, lines, actor=None, batch: str = "") -> dict:
     return {"imported": len(rows), "duplicates": total - len(rows), "too_long": too_long}
 
 
+def import_warnings(result: dict) -> list[Message]:
+    """What staff must be told about an import's result beyond its counts: lines skipped for
+    being too long are not duplicates, and must not vanish without a word. One list for the
+    admin page and the CLI, so both say the same."""
+    if not result["too_long"]:
+        return []
+    return [
+        Message(
+            N_("Too long to be keys (over %(max)d characters), skipped: %(n)d."),
+            max=MAX_KEY_LENGTH,
+            n=result["too_long"],
+        )
+    ]
+
+
 def reserve(product_id: int, quantity: int, order_id: int, until=None) -> None:
     """Reserve `quantity` available keys of the product for the order, or raise SoldOut.
     `until` is the reservation's expiry (None: held for an order already paid)."""
@@ -133,9 +148,18 @@ def _take(product_id: int, quantity: int, order_id: int, new_state: tuple, sold=
     ).rowcount
     if moved != quantity:
         raise SoldOut(product_id, quantity, moved)
+    _notify_low_stock(product_id, row, quantity)
+
+
+def _notify_low_stock(product_id: int, row: tuple, taken: int) -> None:
+    """Tell plugins (`product.low_stock`) when taking `taken` keys out of stock left it at
+    or below the product's low-stock threshold. `row` is (stock after, threshold, name).
+
+    Only the change that crosses the threshold tells, so staff hear it once and not at every
+    sale below it. Every path that lowers available stock (a reservation, a sale, a void)
+    comes through here; a threshold of 0 means staff asked for no notice."""
     stock, threshold, name = row
-    if threshold and stock <= threshold < stock + quantity:
-        # crossed the threshold on the way down: tell staff once
+    if threshold and stock <= threshold < stock + taken:
         plugins.notify(event="product.low_stock", product_id=product_id, name=name, stock=stock)
 
 
@@ -187,7 +211,12 @@ def void_key(key_id: int, actor=None) -> CardKey:
             .execute()
         )
         if changed:
-            Product.update(stock=Product.stock - 1).where(Product.id == key.product_id).execute()
+            row = run(
+                'UPDATE "product" SET "stock" = "stock" - 1 WHERE "id" = ? '
+                'RETURNING "stock", "low_stock_threshold", "name"',
+                (key.product_id,),
+            ).fetchone()
+            _notify_low_stock(key.product_id, row, 1)
         record("keys.void", target=f"key:{key_id}", actor=actor, product=key.product_id)
     key.state = "void"
     return key

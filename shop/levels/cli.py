@@ -5,7 +5,7 @@ Amounts are typed as decimal strings ("100.00") and printed as integers in fen."
 import click
 
 from shop.accounts.models import User
-from shop.cli.base import BadInput, command, shop_cli
+from shop.cli.base import command, find_by_id, shop_cli
 from shop.cli.core import user_group
 from shop.levels import service as levels
 
@@ -71,9 +71,7 @@ def user_set_level(user_id, level):
 
     LEVEL is a level's name or id; `none` clears it. The change is audited.
     """
-    user = User.get_or_none(User.id == int(user_id)) if user_id.isdigit() else None
-    if user is None:
-        raise BadInput(f"no user {user_id}", "not_found")
+    user = find_by_id(User, user_id, "user")
     found = levels.find_level(level)
     levels.set_user_level(user, found, actor=None)
     return {"user_id": user.id, "level": found.name if found else None}

@@ -38,13 +38,13 @@ settings.register(
     "orders.reserve_minutes",
     15,
     "Minutes an unpaid order holds its stock before it expires",
-    parse_int(1, 1440),
+    parse_int(1, 1440, N_("minutes")),
 )
 settings.register(
     "escrow.hours",
     24,
     "Hours after delivery before an order completes by itself and its escrow settles",
-    parse_int(0, 24 * 30),
+    parse_int(0, 24 * 30, N_("hours")),
 )
 
 MAX_QUANTITY = 100_000

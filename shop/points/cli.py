@@ -3,7 +3,7 @@
 import click
 
 from shop.accounts.models import User
-from shop.cli.base import BadInput, command, shop_cli
+from shop.cli.base import command, find_by_id, shop_cli
 from shop.points import maturation
 from shop.points.models import VIOLATION_KINDS
 
@@ -33,8 +33,6 @@ def points_violation(user_id, kind, note, order_no):
 
     The user and their referrer then get no referral points for this user.
     """
-    user = User.get_or_none(User.id == int(user_id)) if user_id.isdigit() else None
-    if user is None:
-        raise BadInput(f"no user {user_id}", "not_found")
+    user = find_by_id(User, user_id, "user")
     violation = maturation.record_violation(user, kind, note, order_no)
     return {"id": violation.id, "user_id": user.id, "kind": violation.kind}

@@ -21,25 +21,25 @@ settings.register(
     "points.referral_days",
     90,
     N_("Days an invited user must stay, without a violation, before the referral points"),
-    parse_int(0, 3650),
+    parse_int(0, 3650, N_("days")),
 )
 settings.register(
     "points.referral_award",
     100,
     N_("Points the referrer and the invited user each get when the invited user matures"),
-    parse_int(0, 1_000_000),
+    parse_int(0, 1_000_000, N_("points")),
 )
 settings.register(
     "points.value",
     1,
     N_("What one point pays at checkout, in fen"),
-    parse_int(1, 10_000),
+    parse_int(1, 10_000, N_("fen")),
 )
 settings.register(
     "points.max_ratio",
     10,
     N_("Percent of an order's price that points may pay (0 to 99)"),
-    parse_int(0, 99),
+    parse_int(0, 99, N_("percent")),
 )
 
 REDEEM = "points.redeem"

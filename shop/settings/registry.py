@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytz
 
-from shop.messages import N_, Refusal
+from shop.messages import N_, Message, Refusal
 
 
 class SettingError(Refusal):
@@ -66,17 +66,29 @@ def parse_text(max_len: int = 200):
     return parse
 
 
-def parse_int(lo: int, hi: int):
+def parse_int(lo: int, hi: int, unit: str = ""):
+    """A whole number from `lo` to `hi`. `unit` (marked with N_, e.g. N_("minutes")) is said
+    with the bounds when one is refused: "between 1 and 1440 minutes" tells the person what
+    the number counts, which "between 1 and 1440" leaves them to guess."""
+
     def parse(raw: str) -> int:
         try:
             value = int(str(raw).strip())
         except ValueError:
             raise SettingError(N_("%(value)s is not a whole number"), value=repr(raw)) from None
         if not lo <= value <= hi:
-            raise SettingError(N_("must be between %(lo)d and %(hi)d"), lo=lo, hi=hi)
+            raise _out_of_range(lo, hi, unit)
         return value
 
     return parse
+
+
+def _out_of_range(lo: int, hi: int, unit: str) -> SettingError:
+    if not unit:
+        return SettingError(N_("must be between %(lo)d and %(hi)d"), lo=lo, hi=hi)
+    return SettingError(
+        N_("must be between %(lo)d and %(hi)d %(unit)s"), lo=lo, hi=hi, unit=Message(unit)
+    )
 
 
 def parse_bool(raw: str) -> bool:

@@ -13,7 +13,7 @@ from shop.clock import now
 from shop.db import db
 from shop.messages import N_
 from shop.settings.models import Setting
-from shop.settings.registry import SettingError, spec, specs
+from shop.settings.registry import SettingError, SettingSpec, spec, specs
 
 CACHE_SECONDS = 2.0
 _cache: dict = {"at": 0.0, "values": None}
@@ -44,13 +44,7 @@ def get_all() -> dict:
 def set_value(key: str, raw: str, actor=None):
     """Validate `raw` for `key`, store it and audit the change; returns the parsed value."""
     item = spec(key)
-    value = item.parse(raw)
-    if item.choices is not None and value not in item.choices():
-        raise SettingError(
-            N_("%(value)s is not one of: %(choices)s"),
-            value=repr(value),
-            choices=", ".join(item.choices()),
-        )
+    value = _parsed(item, raw)
     with db.atomic():
         Setting.insert(key=key, value=json.dumps(value), updated_at=now()).on_conflict(
             conflict_target=[Setting.key],
@@ -58,6 +52,23 @@ def set_value(key: str, raw: str, actor=None):
         ).execute()
         record("settings.set", target=key, actor=actor, value="***" if item.secret else value)
     invalidate()
+    return value
+
+
+def _parsed(item: SettingSpec, raw: str):
+    """The value typed for the setting, or a refusal that names the setting: on the command
+    line the message is all a person sees, and "must be between 1 and 1440 minutes" alone
+    does not say which of several settings in a script was refused."""
+    try:
+        value = item.parse(raw)
+        if item.choices is not None and value not in item.choices():
+            raise SettingError(
+                N_("%(value)s is not one of: %(choices)s"),
+                value=repr(value),
+                choices=", ".join(item.choices()),
+            )
+    except SettingError as exc:
+        raise SettingError(N_("%(key)s: %(problem)s"), key=item.key, problem=exc) from None
     return value
 
 

@@ -24,19 +24,19 @@ settings.register(
     "withdrawal.min_amount",
     1000,
     N_("Smallest commission withdrawal, in fen (1000 = 10.00)"),
-    parse_int(1, MAX_AMOUNT),
+    parse_int(1, MAX_AMOUNT, N_("fen")),
 )
 settings.register(
     "withdrawal.fee_bps",
     0,
     N_("Withdrawal fee in basis points of the amount: 100 is one percent"),
-    parse_int(0, 10000),
+    parse_int(0, 10000, N_("basis points")),
 )
 settings.register(
     "withdrawal.fee_min",
     0,
     N_("Smallest withdrawal fee, in fen (100 = 1.00)"),
-    parse_int(0, MAX_AMOUNT),
+    parse_int(0, MAX_AMOUNT, N_("fen")),
 )
 
 MAX_NAME = 50
