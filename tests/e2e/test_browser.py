@@ -15,8 +15,10 @@ folder), so they can run side by side under `pytest -n`:
   password gets the generic refusal), and the product shows sold out → the owner sees the
   order, refunds it through the sandbox gateway, the guest reads the reason and that the
   money went back the way it came, and `shop audit` passes;
-- a referral: an invite link → register → buy with the sandbox gateway → the referrer signs in
-  and sees the pending commission and the invite QR code on the distributor page.
+- a referral: an invite link → register → buy with the empty wallet, which leaves the order
+  waiting on its page with the reason and a top-up link → pay that order with the sandbox
+  gateway → the referrer signs in and sees the pending commission and the invite QR code on the
+  distributor page.
 
 Along the way every page must log no console error (a CSP violation is one) and ask no host
 but the shop itself for anything. Screenshots of each step land in test-artifacts/e2e/<walk>/;
@@ -781,10 +783,19 @@ def test_invite_link_register_buy_and_the_referrer_sees_pending_commission(
         lambda p: p.locator("input[name=gateway][value=sandbox]").count() == 1,
         within=PAGE_CACHE_SECONDS + 3,
     )
-    page.check("input[name=gateway][value=sandbox]")
+    # First with the wallet, which is empty: the order waits on its own page, saying why,
+    # with the balance, a top-up link and the other way to pay.
+    page.check("input[name=gateway][value=wallet]")
     with page.expect_navigation(url="**/o/**"):
         page.locator("main form[method=post] button[type=submit]").first.click()
-    assert "Delivered" in visitor.text()
+    assert "Your balance is too low for this order." in visitor.flash("error")
+    assert page.locator("section.status h2").inner_text() == "Awaiting payment"
+    assert "¥0.00" in visitor.text("main section.card:has(button[name=gateway]) dl.facts")
+    assert page.locator("a[href='/wallet']", has_text="Top up").count() == 1
+    visitor.shot("order-wallet-short")
+    with page.expect_navigation(url="**/o/**"):
+        page.locator("button[name=gateway][value=sandbox]").click()
+    assert page.locator("section.status h2").inner_text() == "Delivered"
 
     visitor.sign_out()
     visitor.sign_in("alice@example.com", "alice-pass-1")
