@@ -8,6 +8,7 @@ import pytest
 from shop import ledger
 from shop.accounts import service as accounts
 from shop.catalog.models import Category, Product
+from shop.inventory import service as inventory
 from shop.inventory.models import CardKey
 from shop.orders import service as orders
 from shop.orders.models import Order
@@ -51,6 +52,20 @@ def test_product_add_creates_the_category_once(app, cli):
 def test_product_add_below_cost_warns(cli):
     code, out = cli("product", "add", "--name", "Loss", "--price", "5.00", "--cost", "6.00")
     assert code == 0 and "below the cost" in out["warnings"][0]
+
+
+def test_product_add_free_is_given_away_at_no_charge(app, cli):
+    """`--free` is what lets a price of 0 through (without it, 0 is refused below); a buyer
+    then gets its key without paying anything."""
+    code, out = cli("product", "add", "--name", "Gift", "--price", "0", "--free")
+    assert code == 0
+    with app.app_context():
+        product = Product.get_by_id(out["id"])
+        assert (product.price, product.free) == (0, True)
+        inventory.import_keys(product, ["GIFT-1"])
+        buyer = accounts.register("taker@example.com", "taker-pass-1")
+        order = orders.place_order(product.id, 1, user=buyer)
+        assert (order.status, order.amount, order.gateway) == ("delivered", 0, "free")
 
 
 @pytest.mark.parametrize(

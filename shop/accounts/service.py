@@ -32,6 +32,10 @@ class AccountError(Refusal):
     """A refused account change; the message is fit to show the person who asked."""
 
 
+class TooManyAttempts(AccountError):
+    """Sign-ins from this address for this email are throttled for now (HTTP 429)."""
+
+
 def email_index(email: str) -> str:
     return blind_index("user.email", email, normalize_email)
 
@@ -158,7 +162,7 @@ def authenticate(email: str, password: str, ip: str = "") -> User:
     """
     key = _login_key((email or "").strip().lower(), ip)
     if not throttle.attempt(key, LOGIN_LIMIT, LOGIN_WINDOW).allowed:
-        raise AccountError(N_("Too many failed sign-ins. Please wait 15 minutes and try again."))
+        raise TooManyAttempts(N_("Too many failed sign-ins. Please wait 15 minutes and try again."))
     user = find_by_email(email) if EMAIL_RE.match((email or "").strip()) else None
     # an unknown email costs the same hash check as a known one: no timing oracle
     stored = user.password_hash if user is not None else _DUMMY_HASH

@@ -14,7 +14,7 @@ from shop.accounts.forms import (
     RegisterForm,
     ResetForm,
 )
-from shop.accounts.service import AccountError
+from shop.accounts.service import AccountError, TooManyAttempts
 from shop.crypto import mask_email, mask_phone
 from shop.distribution.referrals import REFERRAL_COOKIE
 from shop.web import client_ip, safe_next_url
@@ -69,7 +69,7 @@ def login():
             user = service.authenticate(form.email.data, form.password.data, client_ip())
         except AccountError as exc:
             form.password.errors = [exc.translated()]
-            status = 429 if "Too many" in str(exc) else 400
+            status = 429 if isinstance(exc, TooManyAttempts) else 400
         else:
             _start_session(user)
             return redirect(safe_next_url(request.args.get("next")) or url_for("storefront.home"))

@@ -39,7 +39,10 @@ def product_group():
 @click.option("--category", default="", help="Category name; created when missing.")
 @click.option("--min-qty", default="1", show_default=True)
 @click.option("--max-qty", default="100", show_default=True)
-def product_add(name, price, cost, kind, category, min_qty, max_qty):
+@click.option(
+    "--free", is_flag=True, help="Given away: a price of 0 is allowed, and paid by nobody."
+)
+def product_add(name, price, cost, kind, category, min_qty, max_qty, free):
     """Add a visible product; prints its id."""
     raw = {
         "name": name,
@@ -49,6 +52,7 @@ def product_add(name, price, cost, kind, category, min_qty, max_qty):
         "min_qty": min_qty,
         "max_qty": max_qty,
         "visible": "1",
+        **({"free": "1"} if free else {}),
     }
     product, warnings = catalog.add_product(raw, category_name=category)
     return {"id": product.id, **({"warnings": warnings} if warnings else {})}
