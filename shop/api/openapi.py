@@ -269,7 +269,8 @@ PATHS = {
     },
     "/api/v1/orders": {
         "post": _operation(
-            "Buy: an order paid from the key owner's wallet, delivered at once when it can be.",
+            "Buy: an order paid from the key owner's wallet (a free product's takes nothing from "
+            "it), delivered at once when it can be.",
             {
                 "201": _json(
                     "Order",
