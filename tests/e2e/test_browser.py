@@ -17,8 +17,8 @@ folder), so they can run side by side under `pytest -n`:
   money went back the way it came, and `shop audit` passes;
 - a referral: an invite link → register → buy with the empty wallet, which leaves the order
   waiting on its page with the reason and a top-up link → pay that order with the sandbox
-  gateway → the referrer signs in and sees the pending commission and the invite QR code on the
-  distributor page.
+  gateway → take a free gift with one button → the referrer signs in and sees the pending
+  commission and the invite QR code on the distributor page.
 
 Along the way every page must log no console error (a CSP violation is one) and ask no host
 but the shop itself for anything. Screenshots of each step land in test-artifacts/e2e/<walk>/;
@@ -761,6 +761,9 @@ def test_invite_link_register_buy_and_the_referrer_sees_pending_commission(
     keys = tmp_path / "invite-keys.txt"
     keys.write_text("E2E-INVITE-1\nE2E-INVITE-2\n")
     shop_cli(shop_env, "keys", "import", str(product["id"]), str(keys))
+    gift = shop_cli(shop_env, "product", "add", "--name", "Welcome Gift", "--price", "0", "--free")
+    keys.write_text("E2E-GIFT-1\n")
+    shop_cli(shop_env, "keys", "import", str(gift["id"]), str(keys))
     shop_cli(shop_env, "plugins", "enable", "sandbox")
     code = referrer["invite_code"]
     watch, album = Watch(), Album("referral")
@@ -796,6 +799,15 @@ def test_invite_link_register_buy_and_the_referrer_sees_pending_commission(
     with page.expect_navigation(url="**/o/**"):
         page.locator("button[name=gateway][value=sandbox]").click()
     assert page.locator("section.status h2").inner_text() == "Delivered"
+
+    # A free product asks for no way to pay: one button, and the key is there.
+    visitor.go(f"/p/{gift['id']}")
+    assert page.locator("input[name=gateway]").count() == 0
+    with page.expect_navigation(url="**/o/**"):
+        page.locator("main form[method=post] button", has_text="Get it free").click()
+    assert page.locator("section.status h2").inner_text() == "Delivered"
+    assert _keys_shown(visitor) == ["E2E-GIFT-1"]
+    visitor.shot("order-free-gift")
 
     visitor.sign_out()
     visitor.sign_in("alice@example.com", "alice-pass-1")
