@@ -169,6 +169,15 @@ def is_postgres() -> bool:
     return isinstance(db.obj, PostgresqlDatabase)
 
 
+def lock_for_transaction(key: int) -> None:
+    """Wait until no other transaction holds the lock `key`, and hold it to this one's end:
+    for work that must run one at a time across processes. On PostgreSQL an advisory lock;
+    on SQLite a write transaction holds the whole database already, so there is nothing to
+    take."""
+    if is_postgres():
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+
 _PG_STATEMENTS: dict[str, str] = {}
 
 

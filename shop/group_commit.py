@@ -27,7 +27,7 @@ import functools
 import logging
 import threading
 
-from shop.db import commit_callbacks, db, is_postgres, local_cache
+from shop.db import commit_callbacks, db, local_cache, lock_for_transaction
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,7 @@ def _commit(group: _Group, batch: list[_Piece]) -> None:
     callbacks = commit_callbacks()
     try:
         with db.atomic():
-            if is_postgres():
-                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (GROUP_LOCK,))
+            lock_for_transaction(GROUP_LOCK)
             group.idle.clear()  # the write lock is ours from here to the COMMIT
             for piece in batch:
                 mark = len(callbacks)

@@ -11,7 +11,7 @@ B invited A), which would make the commission chain endless.
 from shop.accounts.models import User
 from shop.accounts.service import find_by_invite_code
 from shop.audit import record
-from shop.db import db, is_postgres, run
+from shop.db import db, lock_for_transaction
 from shop.messages import N_, Refusal
 
 REFERRER_CHANGE_LOCK = 0x6B617368_5245  # "kash" "RE": one referrer change at a time
@@ -85,8 +85,7 @@ def change_referrer(user: User, code: str, actor, reason: str = "") -> User | No
     on PostgreSQL an advisory lock does)."""
     code = (code or "").strip()
     with db.atomic():
-        if is_postgres():
-            run("SELECT pg_advisory_xact_lock(?)", (REFERRER_CHANGE_LOCK,))
+        lock_for_transaction(REFERRER_CHANGE_LOCK)
         referrer = None
         if code:
             referrer = find_by_invite_code(code)

@@ -16,7 +16,7 @@ from peewee import CharField, DateTimeField, IntegerField
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
 from shop.clock import now
-from shop.db import BaseModel, db, is_postgres
+from shop.db import BaseModel, db, is_postgres, lock_for_transaction
 
 MIGRATIONS = [
     "m0001_foundation",
@@ -100,8 +100,7 @@ def run() -> list[str]:
 def _apply_pending() -> list[str]:
     applied = []
     with db.atomic():
-        if is_postgres():
-            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
+        lock_for_transaction(_PG_LOCK_KEY)
         db.create_tables([SchemaMigration], safe=True)
         done = applied_versions()
         for version, name in enumerate(MIGRATIONS, 1):
