@@ -135,6 +135,12 @@ def machine_gauge() -> float:
     return best * 1000
 
 
+def own_cpu() -> float:
+    """CPU seconds this bench process (all its client threads) has used so far."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
 def percentile(values, q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
@@ -231,14 +237,12 @@ def flash_sale(port: int, product_id: int, people, keys: int) -> dict:
     for t in threads:
         t.start()
     start.wait()
-    used = resource.getrusage(resource.RUSAGE_SELF)
-    cpu0 = used.ru_utime + used.ru_stime
+    cpu0 = own_cpu()
     t0 = time.perf_counter()
     for t in threads:
         t.join()
     results["seconds"] = time.perf_counter() - t0
-    used = resource.getrusage(resource.RUSAGE_SELF)
-    results["client_cpu"] = used.ru_utime + used.ru_stime - cpu0
+    results["client_cpu"] = own_cpu() - cpu0
     return results
 
 
